@@ -1,0 +1,1 @@
+"""A native Sigma engine: pySigma parses the rules, we compile them to predicates over ECS documents."""

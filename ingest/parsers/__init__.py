@@ -1,0 +1,29 @@
+"""One pure parser per log source, registered in :data:`PARSERS`.
+
+A parser takes the raw bytes of one record and returns an ECS document (a nested ``dict``).
+It does no I/O, reads no clock and keeps no state; it raises :class:`ingest.errors.ParseError`
+with a short reason code when the record is not what the source promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from ingest.errors import ParseError
+from ingest.parsers import api_access
+
+Parser = Callable[[bytes], dict[str, Any]]
+
+PARSERS: Final[dict[str, Parser]] = {
+    "api_access": api_access.parse,
+}
+
+
+def get_parser(source: str) -> Parser:
+    """The parser registered for ``source``; :class:`ParseError` names the known ones otherwise."""
+    try:
+        return PARSERS[source]
+    except KeyError:
+        known = ", ".join(sorted(PARSERS))
+        raise ParseError("unknown_source", f"no parser for source {source!r} (known: {known})") from None

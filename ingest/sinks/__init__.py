@@ -1,0 +1,1 @@
+"""Where normalized events and dead letters go: Elasticsearch or Kafka in production, DuckDB or files embedded."""

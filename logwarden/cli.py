@@ -1,0 +1,209 @@
+"""The ``logwarden`` command line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import orjson
+import typer
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from alerting.alert import Alert
+from logwarden import __version__
+from logwarden.errors import ConfigError, LogwardenError
+from logwarden.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="logwarden: SIEM and anomaly detection for the API-access and audit logs of an AI API platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML settings file (else LOGWARDEN_CONFIG).")
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    settings = load_settings(config, **overrides)
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    return settings
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def config(config: ConfigOption = None) -> None:
+    """Print the effective settings as JSON (secrets masked)."""
+    typer.echo(orjson.dumps(_settings(config).redacted(), option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command()
+def setup(
+    config: ConfigOption = None,
+    kafka: Annotated[bool, typer.Option(help="Create the Kafka topics and their .dlq topics.")] = True,
+    elasticsearch: Annotated[bool, typer.Option(help="Install index templates and the alerts index.")] = True,
+) -> None:
+    """Prepare Elasticsearch (index templates, alerts index) and Kafka (topics). Safe to run again."""
+    from logwarden.setup import setup_elasticsearch, setup_kafka
+    from logwarden.wiring import elasticsearch_client
+
+    settings = _settings(config)
+    done: list[str] = []
+    if elasticsearch:
+        es = elasticsearch_client(settings)
+        try:
+            done += setup_elasticsearch(es, settings)
+        finally:
+            es.close()
+    if kafka:
+        done += setup_kafka(settings)
+    for line in done:
+        err.print(f"[green]ok[/green] {line}")
+    err.print(f"setup complete ({len(done)} changes)")
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    until_idle: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds without new records (backfills, tests).")
+    ] = None,
+) -> None:
+    """Consume Kafka, index into Elasticsearch, evaluate the rules and deliver alerts, until stopped."""
+    from logwarden.wiring import kafka_pipeline
+
+    settings = _settings(config)
+    registry = CollectorRegistry()
+    up = Gauge("logwarden_up", "1 while the logwarden worker runs", registry=registry)
+    if settings.metrics_port:
+        try:
+            start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"LOGWARDEN_METRICS_PORT: cannot listen on {settings.metrics_host}:{settings.metrics_port}: {exc}"
+            ) from None
+    pipeline = kafka_pipeline(settings, registry)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("signal %d: finishing the current batch, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    up.set(1)
+    logging.getLogger(__name__).info(
+        "consuming %s from %s", ", ".join(settings.topics), settings.kafka_bootstrap_servers
+    )
+    try:
+        stats = pipeline.run(stop.is_set, until_idle_s=until_idle)
+    finally:
+        up.set(0)
+        pipeline.close()
+    err.print(
+        f"stopped: {stats.records} records, {stats.events} events, {stats.dead_letters} dead letters, "
+        f"{stats.alerts} alerts"
+    )
+
+
+@app.command()
+def demo(
+    minutes: Annotated[float, typer.Option(help="Minutes of synthetic traffic to generate.")] = 60.0,
+    rate: Annotated[float, typer.Option(help="Mean requests per second of the synthetic platform.")] = 5.0,
+    seed: Annotated[int, typer.Option(help="Seed of the traffic generator (same seed, same run).")] = 7,
+    scenario: Annotated[list[str] | None, typer.Option(help="Attack scenario to inject (repeatable).")] = None,
+    store: Annotated[Path | None, typer.Option(help="Store directory (default LOGWARDEN_STORE_PATH).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line of figures.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run the whole pipeline in-process on built-in synthetic traffic (no Kafka, no Elasticsearch)."""
+    from logwarden.demo import DemoOptions, demo_pipeline, expected_events
+    from logwarden.wiring import load_ruleset
+
+    settings = _settings(config)
+    options = DemoOptions(
+        seed=seed,
+        duration=timedelta(minutes=minutes),
+        rate_per_s=rate,
+        scenarios=tuple(scenario) if scenario else DemoOptions.scenarios,
+    )
+    store_dir = store or settings.store_path
+    out = err if json_output else Console()
+
+    def show(alert: Alert) -> None:
+        d = alert.detection
+        colour = {"critical": "red", "high": "red", "medium": "yellow"}.get(alert.severity, "cyan")
+        out.print(
+            f"[{colour}]ALERT {alert.severity:>8}[/{colour}] {d.rule_name}  {alert.entity}  "
+            f"{d.event_count} events  {d.first_seen} .. {d.last_seen}"
+        )
+
+    ruleset = load_ruleset(settings.rules_dir)
+    pipeline = demo_pipeline(store_dir, ruleset, options, batch_size=settings.batch_size, on_alert=show)
+    progress = Progress(
+        TextColumn("[bold]demo[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=json_output,
+    )
+    with progress:
+        task = progress.add_task("records", total=expected_events(options))
+        try:
+            stats = pipeline.run(on_batch=lambda s: progress.update(task, completed=s.records))
+        finally:
+            pipeline.close()
+        progress.update(task, completed=stats.records, total=stats.records)
+    summary = {
+        "events": stats.events,
+        "alerts": stats.alerts,
+        "alerts_by_rule": dict(sorted(stats.alerts_by_rule.items())),
+        "dead_letters": stats.dead_letters,
+        "store": str(store_dir),
+    }
+    if json_output:
+        typer.echo(orjson.dumps(summary).decode())
+    else:
+        out.print(
+            f"{stats.events} events stored, {stats.dead_letters} dead letters "
+            f"({store_dir / 'dead-letters.jsonl'}), {stats.alerts} alerts "
+            f"{dict(stats.alerts_by_rule)} in {store_dir / 'logwarden.duckdb'}"
+        )
+
+
+def main() -> None:
+    """Entry point: configuration and service problems end with one clear line and exit code 2 or 1."""
+    try:
+        app()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except LogwardenError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Typed settings: ``LOGWARDEN_*`` environment variables, then an optional YAML file, then defaults.
+
+The YAML file is named by ``LOGWARDEN_CONFIG`` (or ``--config``); its keys are the field names
+below (``kafka_bootstrap_servers: ...``). Secrets are :class:`SecretStr` and are never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from ingest.parsers import PARSERS
+from logwarden.errors import ConfigError
+
+ENV_PREFIX = "LOGWARDEN_"
+
+
+def bundled_rules_dir() -> Path:
+    """The Sigma rules shipped with logwarden (``rules/`` of the source tree, inside the wheel)."""
+    source_tree = Path(__file__).resolve().parents[1] / "rules"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(str(resources.files("logwarden.bundled_rules")))
+
+
+class Settings(BaseSettings):
+    """Everything logwarden can be told. Each field is also ``LOGWARDEN_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    # Kafka
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_group_id: str = "logwarden-ingest"
+    topics: dict[str, str] = Field(
+        default_factory=lambda: {"api-access": "api_access"},
+        description='Kafka topic -> source (parser) name, e.g. {"api-access": "api_access"}',
+    )
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    # Elasticsearch
+    elasticsearch_url: AnyHttpUrl = AnyHttpUrl("http://localhost:9200")
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_timeout_s: float = Field(default=30.0, gt=0)
+    index_prefix: str = Field(default="logwarden", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    index_replicas: int = Field(default=1, ge=0)
+    # Alerting
+    alertmanager_url: AnyHttpUrl | None = None
+    kibana_url: AnyHttpUrl | None = None
+    # Metrics
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, ge=0, le=65535, description="0 disables the metrics endpoint")
+    # Processing
+    rules_dir: list[Path] = Field(default_factory=lambda: [bundled_rules_dir()])
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    poll_timeout_s: float = Field(default=1.0, gt=0)
+    # Embedded default
+    store_path: Path = Path(".logwarden")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("topics")
+    @classmethod
+    def _known_sources(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({s for s in value.values() if s not in PARSERS})
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {sorted(PARSERS)}")
+        if not value:
+            raise ValueError("at least one topic is needed")
+        return value
+
+    @field_validator("rules_dir")
+    @classmethod
+    def _rules_exist(cls, value: list[Path]) -> list[Path]:
+        missing = [str(p) for p in value if not p.exists()]
+        if missing:
+            raise ValueError(f"no such file or directory: {', '.join(missing)}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as plain values, secrets shown as ``**********``."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; problems become one :class:`ConfigError` naming each setting."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {config_file}")
+        os.environ[f"{ENV_PREFIX}CONFIG"] = str(config_file)
+    elif (named := os.environ.get(f"{ENV_PREFIX}CONFIG")) and not Path(named).is_file():
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {named}")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except (ValueError, OSError) as exc:  # e.g. a YAML file that does not parse
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """``LOGWARDEN_METRICS_PORT: Input should be less than or equal to 65535 (got '70000')`` per problem."""
+    problems = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        setting = f"{ENV_PREFIX}{str(err['loc'][0]).upper()}" if err["loc"] else "settings"
+        shown = "" if "password" in name or "api_key" in name else f" (got {err.get('input')!r:.80})"
+        problems.append(f"{setting}: {err['msg']}{shown}" if setting != name else f"{name}: {err['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,86 @@
+"""The composition root: build the stages from :class:`Settings`. Nothing else knows which transport runs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from kafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
+
+from alerting.dispatch import AlertDispatcher
+from alerting.metrics import AlertMetrics
+from alerting.sinks import AlertSink
+from alerting.sinks.alertmanager import AlertmanagerSink
+from alerting.sinks.elasticsearch import ElasticsearchAlertIndex
+from detectors.errors import RuleError
+from detectors.sigma.engine import RuleEngine
+from detectors.sigma.loader import load_rules
+from detectors.sigma.rules import RuleSet
+from ingest.errors import IngestError
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Normalizer
+from ingest.sinks.dead_letters import KafkaDeadLetterSink
+from ingest.sinks.elasticsearch import ElasticsearchEventSink
+from ingest.sources.kafka import KafkaSource
+from logwarden.errors import ServiceUnavailable
+from logwarden.runner import Pipeline
+from logwarden.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def elasticsearch_client(settings: Settings) -> Elasticsearch:
+    """A client for ``LOGWARDEN_ELASTICSEARCH_URL``, checked to answer (else :class:`ServiceUnavailable`)."""
+    auth: dict[str, Any] = {}
+    if settings.elasticsearch_api_key is not None:
+        auth["api_key"] = settings.elasticsearch_api_key.get_secret_value()
+    elif settings.elasticsearch_username and settings.elasticsearch_password is not None:
+        auth["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password.get_secret_value())
+    url = str(settings.elasticsearch_url)
+    client = Elasticsearch(url, request_timeout=settings.elasticsearch_timeout_s, **auth)
+    try:
+        client.info()
+    except (TransportError, ApiError) as exc:
+        raise ServiceUnavailable(
+            f"LOGWARDEN_ELASTICSEARCH_URL: cannot reach Elasticsearch at {url}: {type(exc).__name__}: {exc}"
+        ) from None
+    return client
+
+
+def load_ruleset(paths: list[Path]) -> RuleSet:
+    """Load the rules; each bad one is logged with ``path:line`` and skipped, the others run."""
+    ruleset = load_rules(paths)
+    for error in ruleset.errors:
+        log.error("rule skipped: %s", error if isinstance(error, RuleError) else repr(error))
+    log.info("loaded %d rules from %d files (%d skipped)", ruleset.loaded, ruleset.files, len(ruleset.errors))
+    return ruleset
+
+
+def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
+    """Kafka -> Elasticsearch -> rules -> alerts index + Alertmanager (``logwarden run``)."""
+    ruleset = load_ruleset(settings.rules_dir)
+    es = elasticsearch_client(settings)
+    try:
+        source = KafkaSource(settings.kafka_bootstrap_servers, settings.topics, settings.kafka_group_id)
+        dead_letters = KafkaDeadLetterSink(settings.kafka_bootstrap_servers)
+    except (IngestError, KafkaError) as exc:
+        es.close()
+        raise ServiceUnavailable(f"LOGWARDEN_KAFKA_BOOTSTRAP_SERVERS: {exc}") from None
+    sinks: list[AlertSink] = [ElasticsearchAlertIndex(es, settings.index_prefix)]
+    kibana = str(settings.kibana_url) if settings.kibana_url else None
+    if settings.alertmanager_url is not None:
+        sinks.append(AlertmanagerSink(str(settings.alertmanager_url), kibana_url=kibana))
+    return Pipeline(
+        source=source,
+        normalizer=Normalizer(),
+        events=ElasticsearchEventSink(es, settings.index_prefix),
+        dead_letters=dead_letters,
+        engine=RuleEngine(ruleset),
+        alerts=AlertDispatcher(sinks, AlertMetrics.create(registry)),
+        metrics=IngestMetrics.create(registry),
+        batch_size=settings.batch_size,
+        poll_timeout_s=settings.poll_timeout_s,
+    )

@@ -1,0 +1,308 @@
+"""The Prometheus and Alertmanager configs under deploy/, checked with the real promtool and amtool.
+
+promtool and amtool come from the Debian packages prometheus and prometheus-alertmanager, which
+``deploy/local/services.sh fetch`` installs. Without them these tests fail (they never skip).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
+RULES_DIR = ROOT / "deploy/prometheus/rules"
+RULE_TESTS = ROOT / "deploy/prometheus/tests/pipeline_test.yml"
+ALERTMANAGER_CONFIG = ROOT / "deploy/alertmanager/alertmanager.yml"
+CONTAINER_RULES_DIR = "/etc/prometheus/rules"  # where docker-compose.yml mounts RULES_DIR
+
+REQUIRED_ALERTS = {
+    "LogwardenDown",
+    "LogwardenIngestStopped",
+    "LogwardenDeadLetterRateHigh",
+    "LogwardenAlertDeliveryFailing",
+}
+ROUTED_SEVERITIES = {"critical", "high", "warning"}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"`{name}` is not on PATH: run `deploy/local/services.sh fetch` (installs the Debian packages "
+            "prometheus and prometheus-alertmanager, which provide promtool, amtool and the servers)",
+            pytrace=False,
+        )
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(list(args), cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, (
+        f"`{' '.join(args)}` exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
+    return result
+
+
+def _rule_files() -> list[Path]:
+    files = sorted(RULES_DIR.glob("*.yml"))
+    assert files, f"no rule files in {RULES_DIR}"
+    return files
+
+
+def _alerting_rules() -> list[dict[str, Any]]:
+    return [
+        rule
+        for path in _rule_files()
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+# ------------------------------------------------------------------ Prometheus
+
+
+def test_promtool_check_config(tmp_path: Path) -> None:
+    promtool = _tool("promtool")
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    rule_files = config["rule_files"]
+    assert rule_files and all(p.startswith(CONTAINER_RULES_DIR + "/") for p in rule_files), rule_files
+    # /etc/prometheus does not exist here: point the globs at the repository's rules directory
+    config["rule_files"] = [str(RULES_DIR) + p.removeprefix(CONTAINER_RULES_DIR) for p in rule_files]
+    local_config = tmp_path / "prometheus.yml"
+    local_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    result = _run(promtool, "check", "config", str(local_config))
+
+    output = result.stdout + result.stderr
+    for path in _rule_files():  # every rule file the glob matches was loaded and checked
+        assert str(path) in output, f"{path.name} was not loaded through rule_files:\n{output}"
+
+
+def test_prometheus_config_targets() -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert {"logwarden", "prometheus"} <= jobs.keys()
+    logwarden_targets = [t for sc in jobs["logwarden"]["static_configs"] for t in sc["targets"]]
+    assert logwarden_targets == ["logwarden:9108"]
+    am_targets = [t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]]
+    assert am_targets == ["alertmanager:9093"]
+
+
+def test_promtool_check_rules() -> None:
+    promtool = _tool("promtool")
+    _run(promtool, "check", "rules", *map(str, _rule_files()))
+
+
+def test_promtool_rule_unit_tests() -> None:
+    promtool = _tool("promtool")
+    result = _run(promtool, "test", "rules", str(RULE_TESTS.relative_to(ROOT)))
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_rule_unit_tests_cover_firing_and_quiet_cases() -> None:
+    tests = yaml.safe_load(RULE_TESTS.read_text(encoding="utf-8"))["tests"]
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in tests:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    both = firing & quiet
+    assert len(both) >= 2, f"need firing and not-firing cases for >= 2 alerts, have {sorted(both)}"
+    assert {"LogwardenDown", "LogwardenIngestStopped"} <= both
+
+
+def test_pipeline_alerts_are_complete_and_routable() -> None:
+    rules = _alerting_rules()
+    names = {rule["alert"] for rule in rules}
+    assert names >= REQUIRED_ALERTS, f"missing alerts: {sorted(REQUIRED_ALERTS - names)}"
+    problems = []
+    for rule in rules:
+        labels, annotations = rule.get("labels", {}), rule.get("annotations", {})
+        if labels.get("severity") not in ROUTED_SEVERITIES:
+            problems.append(f"{rule['alert']}: severity {labels.get('severity')!r} not in {ROUTED_SEVERITIES}")
+        if not labels.get("team"):
+            problems.append(f"{rule['alert']}: no team label")
+        for key in ("summary", "description", "runbook_url"):
+            if not annotations.get(key):
+                problems.append(f"{rule['alert']}: no {key} annotation")
+        if not str(annotations.get("runbook_url", "")).startswith("https://"):
+            problems.append(f"{rule['alert']}: runbook_url is not an https link")
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ Alertmanager
+
+
+def test_amtool_check_config() -> None:
+    amtool = _tool("amtool")
+    result = _run(amtool, "check-config", str(ALERTMANAGER_CONFIG))
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        pytest.param(["alertname=SuspiciousKeyUse", "rule_id=r-1", "severity=critical"], "pager", id="critical"),
+        pytest.param(["alertname=LogwardenDown", "severity=critical", "team=platform"], "pager", id="pipeline"),
+        pytest.param(
+            ["alertname=Exfil", "rule_id=r-2", "severity=high", "team=security"],
+            "team-security",
+            id="high-security",
+        ),
+        pytest.param(
+            ["alertname=LogwardenDeadLetterRateHigh", "severity=warning", "team=platform"],
+            "team-platform",
+            id="warning-platform",
+        ),
+        pytest.param(["alertname=Odd", "severity=warning", "team=nobody"], "default", id="warning-unknown-team"),
+        pytest.param(["alertname=Odd", "rule_id=r-3", "severity=medium"], "default", id="default"),
+    ],
+)
+def test_amtool_routes(labels: list[str], receiver: str) -> None:
+    amtool = _tool("amtool")
+    result = _run(
+        amtool,
+        "config",
+        "routes",
+        "test",
+        f"--config.file={ALERTMANAGER_CONFIG}",
+        f"--verify.receivers={receiver}",
+        *labels,
+    )
+    assert result.stdout.strip() == receiver
+
+
+def test_alertmanager_routing_shape() -> None:
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text(encoding="utf-8"))
+    route = config["route"]
+    assert route["group_by"] == ["alertname", "rule_id"]
+    receivers = {r["name"] for r in config["receivers"]}
+
+    def walk(node: dict[str, Any]) -> set[str]:
+        return {node["receiver"]}.union(*(walk(child) for child in node.get("routes", [])))
+
+    assert walk(route) <= receivers, "every route points at a declared receiver"
+    inhibit = config["inhibit_rules"]
+    assert any('severity="critical"' in rule["source_matchers"] and rule["equal"] == ["rule_id"] for rule in inhibit), (
+        "critical alerts inhibit high/warning ones with the same rule_id"
+    )
+
+
+# ------------------------------------------------------------------ Alertmanager, running
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http(url: str, payload: object | None = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        body = response.read()
+    return json.loads(body) if body.strip().startswith((b"[", b"{")) else body
+
+
+@pytest.fixture
+def alertmanager_url(tmp_path: Path) -> Iterator[str]:
+    """The real Alertmanager on a free loopback port, with deploy/alertmanager/alertmanager.yml."""
+    binary = _tool("prometheus-alertmanager") if shutil.which("alertmanager") is None else "alertmanager"
+    port = _free_port()
+    log = (tmp_path / "alertmanager.log").open("w")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={ALERTMANAGER_CONFIG}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _http(f"{url}/-/ready")
+                break
+            except (urllib.error.URLError, ConnectionError) as exc:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    pytest.fail(f"Alertmanager did not start ({exc}):\n{(tmp_path / 'alertmanager.log').read_text()}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.close()
+
+
+def test_running_alertmanager_applies_the_inhibition_rules(alertmanager_url: str) -> None:
+    # critical mutes high/warning of the same rule_id only; LogwardenDown mutes the pipeline symptoms
+    # of the same job only (a critical alert without rule_id must not mute everything without one)
+    alerts = {
+        "critical-r1": {"alertname": "KeyAbuse", "rule_id": "r-1", "severity": "critical"},
+        "high-r1": {"alertname": "KeyAbuse", "rule_id": "r-1", "severity": "high", "team": "security"},
+        "high-r2": {"alertname": "Other", "rule_id": "r-2", "severity": "high", "team": "security"},
+        "down": {
+            "alertname": "LogwardenDown",
+            "job": "logwarden",
+            "severity": "critical",
+            "team": "platform",
+        },
+        "dlq": {
+            "alertname": "LogwardenDeadLetterRateHigh",
+            "job": "logwarden",
+            "source": "audit",
+            "severity": "warning",
+            "team": "platform",
+        },
+        "unrelated": {"alertname": "DiskAlmostFull", "severity": "warning", "team": "platform"},
+    }
+    now = datetime.now(UTC).isoformat()
+    _http(
+        f"{alertmanager_url}/api/v2/alerts",
+        [{"labels": labels, "startsAt": now} for labels in alerts.values()],
+    )
+
+    expected = {
+        "critical-r1": "active",
+        "high-r1": "suppressed",
+        "high-r2": "active",
+        "down": "active",
+        "dlq": "suppressed",
+        "unrelated": "active",
+    }
+    states: dict[str, str] = {}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        got = _http(f"{alertmanager_url}/api/v2/alerts")
+        by_labels = {json.dumps(a["labels"], sort_keys=True): a["status"]["state"] for a in got}
+        states = {key: by_labels.get(json.dumps(labels, sort_keys=True), "missing") for key, labels in alerts.items()}
+        if states == expected:
+            break
+        time.sleep(0.3)
+    assert states == expected
