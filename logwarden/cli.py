@@ -15,6 +15,7 @@ import orjson
 import typer
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alerting.alert import Alert
@@ -28,7 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML settings file (else LOGWARDEN_CONFIG).")
@@ -41,7 +42,7 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
         level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     return settings
 
 
@@ -78,7 +79,7 @@ def setup(
     if kafka:
         done += setup_kafka(settings)
     for line in done:
-        err.print(f"[green]ok[/green] {line}")
+        err.print(f"[green]ok[/green] {escape(line)}")
     err.print(f"setup complete ({len(done)} changes)")
 
 
@@ -198,10 +199,10 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise SystemExit(2) from None
     except LogwardenError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise SystemExit(1) from None
 
 

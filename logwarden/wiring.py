@@ -42,7 +42,7 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
     url = str(settings.elasticsearch_url)
     client = Elasticsearch(url, request_timeout=settings.elasticsearch_timeout_s, **auth)
     try:
-        client.info()
+        client.cluster.health(timeout="5s")
     except (TransportError, ApiError) as exc:
         raise ServiceUnavailable(
             f"LOGWARDEN_ELASTICSEARCH_URL: cannot reach Elasticsearch at {url}: {type(exc).__name__}: {exc}"
