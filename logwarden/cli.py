@@ -41,7 +41,8 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python logs every failed bootstrap attempt; at start-up our own one-line error says it better
+    logging.getLogger("kafka").setLevel(logging.CRITICAL if settings.log_level != "DEBUG" else logging.DEBUG)
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     return settings
 
@@ -104,6 +105,7 @@ def run(
                 f"LOGWARDEN_METRICS_PORT: cannot listen on {settings.metrics_host}:{settings.metrics_port}: {exc}"
             ) from None
     pipeline = kafka_pipeline(settings, registry)
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))  # connected: say more
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     )
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_bootstrap_timeout_s: float = Field(default=30.0, gt=0, description="how long to wait for Kafka at start")
     # Elasticsearch
     elasticsearch_url: AnyHttpUrl = AnyHttpUrl("http://localhost:9200")
     elasticsearch_username: str | None = None

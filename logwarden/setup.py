@@ -60,7 +60,10 @@ def setup_kafka(settings: Settings) -> list[str]:
     """Create every configured topic and its ``.dlq`` topic (existing topics are left alone)."""
     names = [t for topic in settings.topics for t in (topic, dead_letter_topic(topic))]
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+            bootstrap_timeout_ms=int(settings.kafka_bootstrap_timeout_s * 1000),
+        )
     except KafkaError as exc:
         raise ServiceUnavailable(
             f"LOGWARDEN_KAFKA_BOOTSTRAP_SERVERS: cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}"

@@ -64,8 +64,11 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     ruleset = load_ruleset(settings.rules_dir)
     es = elasticsearch_client(settings)
     try:
-        source = KafkaSource(settings.kafka_bootstrap_servers, settings.topics, settings.kafka_group_id)
-        dead_letters = KafkaDeadLetterSink(settings.kafka_bootstrap_servers)
+        timeout_ms = int(settings.kafka_bootstrap_timeout_s * 1000)
+        source = KafkaSource(
+            settings.kafka_bootstrap_servers, settings.topics, settings.kafka_group_id, bootstrap_timeout_ms=timeout_ms
+        )
+        dead_letters = KafkaDeadLetterSink(settings.kafka_bootstrap_servers, bootstrap_timeout_ms=timeout_ms)
     except (IngestError, KafkaError) as exc:
         es.close()
         raise ServiceUnavailable(f"LOGWARDEN_KAFKA_BOOTSTRAP_SERVERS: {exc}") from None

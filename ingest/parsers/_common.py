@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,10 +39,14 @@ def iso_timestamp(value: Any, field: str) -> str:
             raise ParseError("bad_timestamp", f"{field}: not an RFC 3339 timestamp: {value[:64]!r}") from None
         if moment.tzinfo is None:
             raise ParseError("bad_timestamp", f"{field}: timestamp has no time zone: {value[:64]!r}")
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:30:00+01:00 is before year 1 in UTC
+            raise ParseError("bad_timestamp", f"{field}: out of range in UTC: {value[:64]!r}") from None
     else:
         raise ParseError("bad_timestamp", f"{field}: missing or not a timestamp")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: strftime("%Y") writes year 385 as "385", which is not RFC 3339
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def ip_or_none(value: Any, field: str) -> str | None:
@@ -50,10 +55,19 @@ def ip_or_none(value: Any, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ParseError("bad_ip", f"{field}: expected an IP address string")
+    normalized = _normalize_ip(value)
+    if normalized is None:
+        raise ParseError("bad_ip", f"{field}: not an IP address: {value[:64]!r}")
+    return normalized
+
+
+@lru_cache(maxsize=65_536)
+def _normalize_ip(value: str) -> str | None:
+    """Canonical text of an address (cached: the same clients come back all day)."""
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise ParseError("bad_ip", f"{field}: not an IP address: {value[:64]!r}") from None
+        return None
 
 
 def opt_str(obj: dict[str, Any], key: str) -> str | None:
@@ -73,6 +87,8 @@ def opt_int(obj: dict[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise ParseError("bad_field", f"{key}: expected a number, got {type(value).__name__}")
+    if isinstance(value, float) and not value.is_integer():
+        raise ParseError("bad_field", f"{key}: expected a whole number, got {value!r}")
     if value < 0 or value > 2**53:
         raise ParseError("bad_field", f"{key}: out of range: {value!r}")
     return int(value)
@@ -91,12 +107,20 @@ def opt_float(obj: dict[str, Any], key: str) -> float | None:
 
 
 def prune(doc: dict[str, Any]) -> dict[str, Any]:
-    """Drop ``None`` values and empty containers, recursively, so documents carry only what is known."""
+    """Drop ``None`` values and empty dicts and lists, recursively; ``False``, ``0`` and ``""`` stay.
+
+    >>> prune({"a": None, "b": {"c": None}, "d": [], "e": 0, "f": {"g": False}})
+    {'e': 0, 'f': {'g': False}}
+    """
     out: dict[str, Any] = {}
     for key, value in doc.items():
-        if isinstance(value, dict):
+        if value is None:
+            continue
+        if type(value) is dict:
             value = prune(value)
-        if value is None or value == {} or value == []:
+            if not value:
+                continue
+        elif type(value) is list and not value:
             continue
         out[key] = value
     return out

@@ -78,6 +78,8 @@ def parse(raw: bytes) -> dict[str, Any]:
     forwarded = _forwarded(event.get("forwarded_for"))
     user_id = opt_str(event, "user_id")
     latency_ms = opt_float(event, "latency_ms")
+    if latency_ms is not None and latency_ms * 1_000_000 >= 2**63:  # event.duration (ns) is a long
+        raise ParseError("bad_field", f"latency_ms: out of range: {latency_ms!r}")
     tls = opt_str(event, "tls_version")
     query = opt_str(event, "query")
     request_id = opt_str(event, "request_id")
