@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
@@ -17,6 +18,11 @@ LEVELS: Final[dict[str, tuple[int, float]]] = {
     "high": (4, 73.0),
     "critical": (5, 99.0),
 }
+
+#: Sigma ATT&CK tags: ``attack.t1110.001`` is a technique, ``attack.credential-access`` a tactic;
+#: group (``attack.g0016``), software (``attack.s0002``) and tactic ids (``attack.ta0006``) are neither.
+_TECHNIQUE_TAG: Final = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$")
+_TACTIC_TAG: Final = re.compile(r"^attack\.([a-z]+(?:-[a-z]+)*)$")
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,8 @@ class Alert:
     def to_document(self) -> dict[str, Any]:
         """The alerts-index document (ECS ``event.kind: alert``)."""
         d = self.detection
-        techniques = [t.split(".", 1)[1].upper() for t in d.tags if t.startswith("attack.t")]
-        tactics = [t.split(".", 1)[1] for t in d.tags if t.startswith("attack.") and not t.startswith("attack.t")]
+        techniques = [m[1].upper() for t in d.tags if (m := _TECHNIQUE_TAG.match(t))]
+        tactics = [m[1] for t in d.tags if (m := _TACTIC_TAG.match(t))]
         return {
             "@timestamp": self.created,
             "ecs": {"version": ECS_VERSION},
@@ -95,6 +101,7 @@ class Alert:
                 "rule_id": d.rule_id,
                 "alert_id": self.id,
                 "service": "logwarden",
+                "team": "security",  # routes detections to the security receivers (deploy/alertmanager)
             },
             "annotations": {
                 "summary": self.summary,

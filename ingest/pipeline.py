@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from ingest.errors import ParseError
 from ingest.parsers import get_parser
 from ingest.records import DeadLetter, NormalizedEvent, Record
+
+log = logging.getLogger(__name__)
 
 #: A step after parsing (enrichment, privacy): takes and returns an ECS document.
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -38,11 +41,17 @@ class Normalizer:
             return DeadLetter(record, exc.reason, str(exc))
         except RecursionError:
             return DeadLetter(record, "too_deep", "record nests too deeply to parse")
+        except Exception as exc:  # a parser bug must not stop the stream: keep the record, say why, log it
+            log.exception("parser %r failed on %s/%d/%d", record.source, record.topic, record.partition, record.offset)
+            return DeadLetter(record, "parser_error", f"{type(exc).__name__}: {exc}")
         for transform in self.transforms:
             try:
                 doc = transform(doc)
             except ParseError as exc:
                 return DeadLetter(record, exc.reason, str(exc), stage="transform")
+            except Exception as exc:  # same for enrichment and privacy steps
+                log.exception("transform %r failed", transform)
+                return DeadLetter(record, "transform_error", f"{type(exc).__name__}: {exc}", stage="transform")
         return NormalizedEvent(document_id(record), doc, record)
 
     def normalize_all(self, records: Iterable[Record]) -> tuple[list[NormalizedEvent], list[DeadLetter]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,10 +18,12 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from alerting.alert import Alert
+from ingest.errors import IngestError
 from logwarden import __version__
-from logwarden.errors import ConfigError, LogwardenError
+from logwarden.errors import ConfigError, LogwardenError, ServiceUnavailable
 from logwarden.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -120,6 +123,8 @@ def run(
     )
     try:
         stats = pipeline.run(stop.is_set, until_idle_s=until_idle)
+    except IngestError as exc:  # stopped while a store was down: the batch is not committed, it will replay
+        raise ServiceUnavailable(f"stopped with an unstored batch (it will be read again on restart): {exc}") from None
     finally:
         up.set(0)
         pipeline.close()
@@ -140,10 +145,10 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """Run the whole pipeline in-process on built-in synthetic traffic (no Kafka, no Elasticsearch)."""
-    from logwarden.demo import DemoOptions, demo_pipeline, expected_events
+    from logwarden.demo import DemoOptions, demo_pipeline, expected_events, stored_alerts
     from logwarden.wiring import load_ruleset
 
-    settings = _settings(config)
+    settings = _settings(config, log_level=None if "LOGWARDEN_LOG_LEVEL" in os.environ else "WARNING")
     options = DemoOptions(
         seed=seed,
         duration=timedelta(minutes=minutes),
@@ -151,20 +156,26 @@ def demo(
         scenarios=tuple(scenario) if scenario else DemoOptions.scenarios,
     )
     store_dir = store or settings.store_path
-    out = err if json_output else Console()
+    out = err if json_output else Console(soft_wrap=True)
 
     def show(alert: Alert) -> None:
         d = alert.detection
         colour = {"critical": "red", "high": "red", "medium": "yellow"}.get(alert.severity, "cyan")
         out.print(
-            f"[{colour}]ALERT {alert.severity:>8}[/{colour}] {d.rule_name}  {alert.entity}  "
-            f"{d.event_count} events  {d.first_seen} .. {d.last_seen}"
+            f"[{colour}]ALERT {alert.severity}[/{colour}] {escape(d.title)}  {escape(alert.entity)}  "
+            f"({d.event_count} events since {d.first_seen})",
+            highlight=False,
         )
 
     ruleset = load_ruleset(settings.rules_dir)
+    out.print(
+        f"[bold]logwarden demo[/bold]: {minutes:g} minutes of synthetic API traffic (seed {seed}, "
+        f"scenarios {', '.join(options.scenarios)}), {ruleset.loaded} rules from {ruleset.files} files",
+        highlight=False,
+    )
     pipeline = demo_pipeline(store_dir, ruleset, options, batch_size=settings.batch_size, on_alert=show)
     progress = Progress(
-        TextColumn("[bold]demo[/bold]"),
+        TextColumn("[bold]pipeline[/bold]"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("records"),
@@ -179,21 +190,27 @@ def demo(
         finally:
             pipeline.close()
         progress.update(task, completed=stats.records, total=stats.records)
-    summary = {
-        "events": stats.events,
-        "alerts": stats.alerts,
-        "alerts_by_rule": dict(sorted(stats.alerts_by_rule.items())),
-        "dead_letters": stats.dead_letters,
-        "store": str(store_dir),
-    }
     if json_output:
+        summary = {
+            "events": stats.events,
+            "alerts": stats.alerts,
+            "alerts_by_rule": dict(sorted(stats.alerts_by_rule.items())),
+            "dead_letters": stats.dead_letters,
+            "store": str(store_dir),
+        }
         typer.echo(orjson.dumps(summary).decode())
-    else:
-        out.print(
-            f"{stats.events} events stored, {stats.dead_letters} dead letters "
-            f"({store_dir / 'dead-letters.jsonl'}), {stats.alerts} alerts "
-            f"{dict(stats.alerts_by_rule)} in {store_dir / 'logwarden.duckdb'}"
-        )
+        return
+    table = Table(title=f"alerts raised: {stats.alerts} (final state)", title_justify="left")
+    for column in ("severity", "rule", "entity", "events", "first seen", "last seen"):
+        table.add_column(column)
+    for row in stored_alerts(store_dir):
+        table.add_row(*(str(v) for v in row))
+    out.print(table)
+    out.print(
+        f"{stats.events} events stored in {store_dir / 'logwarden.duckdb'} (tables events, alerts); "
+        f"{stats.dead_letters} malformed records kept in {store_dir / 'dead-letters.jsonl'} with the reason.",
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -93,3 +93,20 @@ def demo_pipeline(
 def expected_events(options: DemoOptions) -> int:
     """Roughly how many records the demo will produce (for the progress bar)."""
     return int(options.duration.total_seconds() * options.rate_per_s)
+
+
+def stored_alerts(store_dir: Path) -> list[tuple[str, str, str, int, str, str]]:
+    """The alerts of the store, most severe first: (severity, rule, entity, events, first, last seen)."""
+    conn = connect(store_dir / "logwarden.duckdb")
+    try:
+        rows = conn.execute(
+            """SELECT severity, rule_name, doc->>'$.logwarden.alert.entity', event_count,
+                      strftime(first_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S'),
+                      strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S')
+               FROM alerts
+               ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
+                        first_seen"""
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(str(a), str(b), str(c), int(d), str(e), str(f)) for a, b, c, d, e, f in rows]

@@ -7,15 +7,19 @@ below (``kafka_bootstrap_servers: ...``). Secrets are :class:`SecretStr` and are
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import yaml
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -104,8 +108,27 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as plain values, secrets shown as ``**********``."""
-        return self.model_dump(mode="json")
+        """The settings as plain values: secrets shown as ``**********``, passwords in URLs too."""
+        values = self.model_dump(mode="json")
+        for key, value in values.items():
+            if key.endswith("_url") and isinstance(value, str):
+                values[key] = safe_url(value)
+        return values
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password replaced, fit for logs and error messages.
+
+    >>> safe_url("http://elastic:s3cret@es:9200/")
+    'http://elastic:**********@es:9200/'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:**********@{host}"))
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -116,12 +139,33 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         os.environ[f"{ENV_PREFIX}CONFIG"] = str(config_file)
     elif (named := os.environ.get(f"{ENV_PREFIX}CONFIG")) and not Path(named).is_file():
         raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {named}")
+    if named := os.environ.get(f"{ENV_PREFIX}CONFIG"):
+        _check_config_file(Path(named))
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
-    except (ValueError, OSError) as exc:  # e.g. a YAML file that does not parse
+    except SettingsError as exc:  # e.g. LOGWARDEN_TOPICS that is not JSON; the message names the field
+        field = re.search(r'field "(\w+)"', str(exc))
+        setting = f"{ENV_PREFIX}{field[1].upper()}" if field else "settings"
+        raise ConfigError(f"{setting}: cannot parse the value (a JSON value is expected): {exc}") from None
+    except (ValueError, OSError) as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _check_config_file(path: Path) -> None:
+    """The settings file must be a YAML mapping; say so naming ``LOGWARDEN_CONFIG`` (no value is echoed)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "parse error"
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: {path} is not valid YAML{where}: {problem}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: {path} must be a mapping of settings, not a {type(data).__name__}")
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -130,6 +174,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"]) or "settings"
         setting = f"{ENV_PREFIX}{str(err['loc'][0]).upper()}" if err["loc"] else "settings"
-        shown = "" if "password" in name or "api_key" in name else f" (got {err.get('input')!r:.80})"
+        secret = "password" in name or "api_key" in name or err["type"] == "extra_forbidden"  # a misspelt secret
+        shown = "" if secret else f" (got {err.get('input')!r:.80})"
         problems.append(f"{setting}: {err['msg']}{shown}" if setting != name else f"{name}: {err['msg']}")
     return "; ".join(problems)

@@ -27,7 +27,7 @@ from ingest.sinks.elasticsearch import ElasticsearchEventSink
 from ingest.sources.kafka import KafkaSource
 from logwarden.errors import ServiceUnavailable
 from logwarden.runner import Pipeline
-from logwarden.settings import Settings
+from logwarden.settings import Settings, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
         client.cluster.health(timeout="5s")
     except (TransportError, ApiError) as exc:
         raise ServiceUnavailable(
-            f"LOGWARDEN_ELASTICSEARCH_URL: cannot reach Elasticsearch at {url}: {type(exc).__name__}: {exc}"
+            f"LOGWARDEN_ELASTICSEARCH_URL: cannot reach Elasticsearch at {safe_url(url)}: {type(exc).__name__}"
         ) from None
     return client
 

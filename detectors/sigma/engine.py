@@ -132,7 +132,11 @@ class RuleEngine:
         cut = bisect.bisect_left(group.times, horizon)
         if cut:
             del group.times[:cut], group.events[:cut]
-        if group.open is not None and when <= group.open_until:
+        if when < horizon:
+            return None  # older than the group's current window: counted nowhere
+        # an open detection takes the group's later events until its window closes, and late events up to
+        # one timespan before its first event (they belong to the same burst); older stragglers do not
+        if group.open is not None and group.open_until - 2 * corr.timespan_s <= when <= group.open_until:
             det = group.open
             det.event_count += 1
             det.last_seen = max(det.last_seen, event.timestamp)
