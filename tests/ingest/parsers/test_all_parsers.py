@@ -15,7 +15,7 @@ from ingest.pipeline import Normalizer
 from ingest.records import DeadLetter, NormalizedEvent, Record
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=40),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6),
     max_leaves=30,
 )
