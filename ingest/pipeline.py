@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingest.errors import ParseError
-from ingest.parsers import get_parser
+from ingest.parsers import SPLITTERS, get_parser
 from ingest.records import DeadLetter, NormalizedEvent, Record
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,26 @@ class Normalizer:
         return NormalizedEvent(document_id(record), doc, record)
 
     def normalize_all(self, records: Iterable[Record]) -> tuple[list[NormalizedEvent], list[DeadLetter]]:
+        """Normalize a batch; records of sources with a splitter are first cut into their events."""
         events: list[NormalizedEvent] = []
         dead: list[DeadLetter] = []
         for record in records:
-            result = self.normalize(record)
-            if isinstance(result, NormalizedEvent):
-                events.append(result)
-            else:
-                dead.append(result)
+            for part in self.split(record):
+                result = part if isinstance(part, DeadLetter) else self.normalize(part)
+                if isinstance(result, NormalizedEvent):
+                    events.append(result)
+                else:
+                    dead.append(result)
         return events, dead
+
+    @staticmethod
+    def split(record: Record) -> list[Record | DeadLetter]:
+        """The events inside ``record`` (itself when its source has no splitter), with its provenance."""
+        splitter = SPLITTERS.get(record.source)
+        if splitter is None:
+            return [record]
+        try:
+            parts = splitter(record.value)
+        except ParseError as exc:
+            return [DeadLetter(record, exc.reason, str(exc), stage="split")]
+        return [replace(record, value=part) for part in parts]

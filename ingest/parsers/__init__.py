@@ -14,10 +14,15 @@ from ingest.errors import ParseError
 from ingest.parsers import api_access
 
 Parser = Callable[[bytes], dict[str, Any]]
+#: Framing for sources whose one transport record may hold several events (a CloudTrail
+#: ``{"Records": [...]}`` envelope, a JSON array of Okta events): raw record -> raw events.
+Splitter = Callable[[bytes], list[bytes]]
 
 PARSERS: Final[dict[str, Parser]] = {
     "api_access": api_access.parse,
 }
+
+SPLITTERS: Final[dict[str, Splitter]] = {}
 
 
 def get_parser(source: str) -> Parser:
