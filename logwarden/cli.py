@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -22,9 +21,9 @@ from rich.table import Table
 
 from alerting.alert import Alert
 from ingest.errors import IngestError
-from logwarden import __version__
+from logwarden import __version__, cli_data
+from logwarden.cli_common import ConfigOption, configure, err
 from logwarden.errors import ConfigError, LogwardenError, ServiceUnavailable
-from logwarden.settings import Settings, load_settings
 
 app = typer.Typer(
     help="logwarden: SIEM and anomaly detection for the API-access and audit logs of an AI API platform.",
@@ -32,22 +31,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML settings file (else LOGWARDEN_CONFIG).")
-]
-
-
-def _settings(config: Path | None, **overrides: object) -> Settings:
-    settings = load_settings(config, **overrides)
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # kafka-python logs every failed bootstrap attempt; at start-up our own one-line error says it better
-    logging.getLogger("kafka").setLevel(logging.CRITICAL if settings.log_level != "DEBUG" else logging.DEBUG)
-    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
-    return settings
 
 
 @app.command()
@@ -59,7 +42,7 @@ def version() -> None:
 @app.command()
 def config(config: ConfigOption = None) -> None:
     """Print the effective settings as JSON (secrets masked)."""
-    typer.echo(orjson.dumps(_settings(config).redacted(), option=orjson.OPT_INDENT_2).decode())
+    typer.echo(orjson.dumps(configure(config).redacted(), option=orjson.OPT_INDENT_2).decode())
 
 
 @app.command()
@@ -72,7 +55,7 @@ def setup(
     from logwarden.setup import setup_elasticsearch, setup_kafka
     from logwarden.wiring import elasticsearch_client
 
-    settings = _settings(config)
+    settings = configure(config)
     done: list[str] = []
     if elasticsearch:
         es = elasticsearch_client(settings)
@@ -97,7 +80,7 @@ def run(
     """Consume Kafka, index into Elasticsearch, evaluate the rules and deliver alerts, until stopped."""
     from logwarden.wiring import kafka_pipeline
 
-    settings = _settings(config)
+    settings = configure(config)
     registry = CollectorRegistry()
     up = Gauge("logwarden_up", "1 while the logwarden worker runs", registry=registry)
     if settings.metrics_port:
@@ -148,7 +131,7 @@ def demo(
     from logwarden.demo import DemoOptions, demo_pipeline, expected_events, stored_alerts
     from logwarden.wiring import load_ruleset
 
-    settings = _settings(config, log_level=None if "LOGWARDEN_LOG_LEVEL" in os.environ else "WARNING")
+    settings = configure(config, log_level=None if "LOGWARDEN_LOG_LEVEL" in os.environ else "WARNING")
     options = DemoOptions(
         seed=seed,
         duration=timedelta(minutes=minutes),
@@ -211,6 +194,11 @@ def demo(
         f"{stats.dead_letters} malformed records kept in {store_dir / 'dead-letters.jsonl'} with the reason.",
         highlight=False,
     )
+
+
+app.command()(cli_data.normalize)
+app.command()(cli_data.ingest)
+app.command()(cli_data.retention)
 
 
 def main() -> None:

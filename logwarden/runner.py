@@ -133,11 +133,13 @@ class Pipeline:
         idle_since = time.monotonic()
         while not should_stop():
             n = self.step(should_stop)
-            if n:
+            if n or not self.source.ready:  # idle time counts only once partitions are assigned
                 idle_since = time.monotonic()
-                if on_batch:
+                if n and on_batch:
                     on_batch(self.stats)
-            elif self.source.exhausted or (until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s):
+            elif self.source.exhausted:
+                break
+            elif until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
                 break
         return self.stats
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     )
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_session_timeout_s: float = Field(
+        default=10.0, ge=6, le=300, description="a crashed worker's partitions move after this long"
+    )
     kafka_bootstrap_timeout_s: float = Field(default=30.0, gt=0, description="how long to wait for Kafka at start")
     # Elasticsearch
     elasticsearch_url: AnyHttpUrl = AnyHttpUrl("http://localhost:9200")

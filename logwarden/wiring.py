@@ -66,7 +66,11 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     try:
         timeout_ms = int(settings.kafka_bootstrap_timeout_s * 1000)
         source = KafkaSource(
-            settings.kafka_bootstrap_servers, settings.topics, settings.kafka_group_id, bootstrap_timeout_ms=timeout_ms
+            settings.kafka_bootstrap_servers,
+            settings.topics,
+            settings.kafka_group_id,
+            bootstrap_timeout_ms=timeout_ms,
+            session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
         )
         dead_letters = KafkaDeadLetterSink(settings.kafka_bootstrap_servers, bootstrap_timeout_ms=timeout_ms)
     except (IngestError, KafkaError) as exc:

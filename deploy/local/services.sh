@@ -7,6 +7,7 @@
 #                                              $LOGWARDEN_SVC_RUN/services.env (KAFKA_BOOTSTRAP_SERVERS=...)
 #   services.sh stop                           stop only the processes whose PIDs this script recorded
 #   services.sh status                         print services.env and whether each recorded PID is alive
+#   services.sh stop-es | resume-es            take Elasticsearch down and back (same port, data kept), for tests
 #
 # Kafka comes from Maven Central jars, Elasticsearch from the Maven Central integ-test zip (run as a
 # non-root user), Prometheus and Alertmanager from Debian packages. Versions are overridable by env.
@@ -191,6 +192,12 @@ EOF
          -e "s#-XX:ErrorFile=logs/#-XX:ErrorFile=$d/logs/#" "$d/config/jvm.options"
   install -d -o "$ES_USER" "$home/logs"
   chmod 755 "$RUN"; chown -R "$ES_USER": "$d"
+  launch_es "$http"
+  record es "ELASTICSEARCH_URL=http://127.0.0.1:$http"
+}
+
+launch_es() {  # launch_es <http-port>: start the node of $RUN/es (config, data) and wait until it is yellow
+  local http=$1 home=$CACHE/es-$ES_VERSION/elasticsearch-$ES_VERSION d=$RUN/es
   local jh=$JAVA17_HOME; [ "$(es_major)" -ge 9 ] && jh=$JAVA25_HOME
   if ! runuser -u "$ES_USER" -- env ES_JAVA_HOME="$jh" ES_PATH_CONF="$d/config" ES_TMPDIR="$d/tmp" \
         ES_JAVA_OPTS="$ES_HEAP" "$home/bin/elasticsearch" -d -p "$d/es.pid" > "$d/cli.log" 2>&1; then
@@ -199,8 +206,28 @@ EOF
   if ! wait_for 180 curl -sf "http://127.0.0.1:$http/_cluster/health?wait_for_status=yellow&timeout=1s"; then
     tail -n 60 "$d/logs/"*.log >&2 2>/dev/null || true; return 1
   fi
-  record es "ELASTICSEARCH_URL=http://127.0.0.1:$http"
   log "elasticsearch $ES_VERSION up on 127.0.0.1:$http (pid $(cat "$d/es.pid"))"
+}
+
+stop_pid() {  # stop_pid <pidfile>: SIGTERM, wait up to 30 s, then SIGKILL
+  local f=$1 pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# Elasticsearch outages for tests: stop-es keeps data, config and port; resume-es brings the same node back.
+stop_es() { stop_pid "$RUN/es/es.pid"; log "elasticsearch stopped (data kept)"; }
+resume_es() {
+  alive "$RUN/es/es.pid" && return 0
+  local url; url=$(sed -n 's#^ELASTICSEARCH_URL=##p' "$RUN/es/env")
+  [ -n "$url" ] || { log "no previous elasticsearch to resume"; return 1; }
+  launch_es "${url##*:}"
 }
 
 # ---------------------------------------------------------------- alertmanager / prometheus
@@ -262,16 +289,8 @@ start_prom() {
 
 # ---------------------------------------------------------------- stop / status
 stop_all() {
-  local f pid
-  for f in "$RUN"/prom/prom.pid "$RUN"/am/am.pid "$RUN"/kafka/kafka.pid "$RUN"/es/es.pid; do
-    [ -f "$f" ] || continue; pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-  done
+  local f
+  for f in "$RUN"/prom/prom.pid "$RUN"/am/am.pid "$RUN"/kafka/kafka.pid "$RUN"/es/es.pid; do stop_pid "$f"; done
   rm -f "$RUN/services.env"
 }
 
@@ -301,6 +320,8 @@ case "${1:-}" in
          esac
          write_env; cat "$RUN/services.env" ;;
   stop) stop_all ;;
+  stop-es) stop_es ;;
+  resume-es) resume_es ;;
   status) status ;;
-  *) echo "usage: $0 fetch | start [kafka|es|am|prom|all] | stop | status" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch | start [kafka|es|am|prom|all] | stop | stop-es | resume-es | status" >&2; exit 2 ;;
 esac

@@ -30,6 +30,11 @@ class Source(Protocol):
         ...
 
     @property
+    def ready(self) -> bool:
+        """True once records can flow (a Kafka consumer has partitions assigned)."""
+        ...
+
+    @property
     def exhausted(self) -> bool:
         """True when a finite source has nothing more to give (always False for Kafka)."""
         ...

@@ -87,6 +87,10 @@ class KafkaSource:
         self.pause()
 
     @property
+    def ready(self) -> bool:
+        return bool(self._consumer.assignment())
+
+    @property
     def exhausted(self) -> bool:
         return False
 

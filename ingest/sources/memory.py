@@ -46,6 +46,10 @@ class IterableSource:
         """Nothing to keep alive in-process."""
 
     @property
+    def ready(self) -> bool:
+        return True
+
+    @property
     def exhausted(self) -> bool:
         return self._exhausted
 

@@ -8,13 +8,18 @@ running after the tests.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
+import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +104,62 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, int
             last_error = exc
         time.sleep(interval_s)
     pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what} (last error: {last_error!r})", pytrace=False)
+
+
+def services_script(*args: str) -> None:
+    """Run ``deploy/local/services.sh`` (e.g. ``stop-es``), failing the test on error."""
+    result = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        pytest.fail(f"services.sh {' '.join(args)} failed:\n{result.stderr[-3000:]}", pytrace=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def logwarden_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run the ``logwarden`` command (this interpreter's) to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "logwarden", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def logwarden_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """Start ``logwarden run`` in the background (stderr captured)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "logwarden", "run", *args], env=env, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.fixture
+def deployment(services: Services, tmp_path: Path) -> dict[str, str]:
+    """Environment of one isolated logwarden deployment (own topic, group, index prefix, metrics port)."""
+    run_id = uuid.uuid4().hex[:10]
+    return {
+        **os.environ,
+        "LOGWARDEN_KAFKA_BOOTSTRAP_SERVERS": services.kafka,
+        "LOGWARDEN_KAFKA_GROUP_ID": f"it-{run_id}",
+        "LOGWARDEN_TOPICS": json.dumps({f"it-api-access-{run_id}": "api_access"}),
+        "LOGWARDEN_KAFKA_TOPIC_PARTITIONS": "2",
+        "LOGWARDEN_ELASTICSEARCH_URL": services.elasticsearch,
+        "LOGWARDEN_ELASTICSEARCH_TIMEOUT_S": "10",
+        "LOGWARDEN_INDEX_PREFIX": f"it-{run_id}",
+        "LOGWARDEN_INDEX_REPLICAS": "0",
+        "LOGWARDEN_ALERTMANAGER_URL": services.alertmanager,
+        "LOGWARDEN_KIBANA_URL": "http://kibana.example:5601",
+        "LOGWARDEN_METRICS_PORT": str(free_port()),
+        "LOGWARDEN_BATCH_SIZE": "500",
+        "LOGWARDEN_POLL_TIMEOUT_S": "0.5",
+        "LOGWARDEN_STORE_PATH": str(tmp_path / "store"),
+    }
+
+
+def topic_of(deployment: dict[str, str]) -> str:
+    return str(next(iter(json.loads(deployment["LOGWARDEN_TOPICS"]))))

@@ -9,67 +9,23 @@ the real Prometheus. Offsets are committed after Elasticsearch acknowledged; a r
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.parse
 import urllib.request
-import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ingest.sources.synthetic import generate_api_access, to_json_line
 
-from .conftest import Services, wait_until
+from .conftest import Services, get_json, logwarden_cli, wait_until
 
 RULE = "api_login_brute_force"
 MALFORMED = [b"{not json", b'{"timestamp": "2026-11-02T08:00:00Z", "method": "GET", "path": "/v1/models"}']
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def _logwarden(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "logwarden", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-@pytest.fixture
-def deployment(services: Services, tmp_path: Path) -> dict[str, str]:
-    """Environment of one isolated logwarden deployment (own topic, group, index prefix, metrics port)."""
-    run_id = uuid.uuid4().hex[:10]
-    return {
-        **os.environ,
-        "LOGWARDEN_KAFKA_BOOTSTRAP_SERVERS": services.kafka,
-        "LOGWARDEN_KAFKA_GROUP_ID": f"it-{run_id}",
-        "LOGWARDEN_TOPICS": json.dumps({f"it-api-access-{run_id}": "api_access"}),
-        "LOGWARDEN_KAFKA_TOPIC_PARTITIONS": "2",
-        "LOGWARDEN_ELASTICSEARCH_URL": services.elasticsearch,
-        "LOGWARDEN_INDEX_PREFIX": f"it-{run_id}",
-        "LOGWARDEN_INDEX_REPLICAS": "0",
-        "LOGWARDEN_ALERTMANAGER_URL": services.alertmanager,
-        "LOGWARDEN_KIBANA_URL": "http://kibana.example:5601",
-        "LOGWARDEN_METRICS_PORT": str(_free_port()),
-        "LOGWARDEN_BATCH_SIZE": "500",
-        "LOGWARDEN_POLL_TIMEOUT_S": "0.5",
-        "LOGWARDEN_STORE_PATH": str(tmp_path / "store"),
-    }
 
 
 def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
@@ -82,7 +38,7 @@ def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
 
     # 1. setup: templates, alerts index, topics (twice: it is idempotent)
     for _ in range(2):
-        setup = _logwarden("setup", env=deployment)
+        setup = logwarden_cli("setup", env=deployment)
         assert setup.returncode == 0, setup.stderr
     assert es.indices.exists_index_template(name=f"{prefix}-events")
     assert es.indices.exists(index=f"{prefix}-alerts")
@@ -136,7 +92,7 @@ def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
         query = urllib.parse.quote(f'alert_id="{alert_id}"')
 
         def in_alertmanager() -> list[dict[str, Any]]:
-            return list(_get_json(f"{services.alertmanager}/api/v2/alerts?filter={query}"))
+            return list(get_json(f"{services.alertmanager}/api/v2/alerts?filter={query}"))
 
         am_alerts = wait_until(in_alertmanager, 30, "the alert in Alertmanager")
         assert isinstance(am_alerts, list) and len(am_alerts) == 1
@@ -152,7 +108,7 @@ def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
         promql = urllib.parse.quote(f'logwarden_alerts_total{{rule_id="{alert["rule"]["id"]}"}}')
 
         def scraped() -> float:
-            result = _get_json(f"{services.prometheus}/api/v1/query?query={promql}")["data"]["result"]
+            result = get_json(f"{services.prometheus}/api/v1/query?query={promql}")["data"]["result"]
             return sum(float(r["value"][1]) for r in result)
 
         assert wait_until(scraped, 60, "logwarden_alerts_total in Prometheus") == 1.0
@@ -188,7 +144,7 @@ def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
 
     # a replay from the start (new consumer group) duplicates nothing: deterministic ids
     replay_env = {**deployment, "LOGWARDEN_KAFKA_GROUP_ID": group + "-replay", "LOGWARDEN_METRICS_PORT": "0"}
-    replay = _logwarden("run", "--until-idle", "5", env=replay_env)
+    replay = logwarden_cli("run", "--until-idle", "5", env=replay_env)
     assert replay.returncode == 0, replay.stderr
     es.indices.refresh(index=f"{prefix}-*")
     assert int(es.count(index=f"{prefix}-events")["count"]) == len(events)
