@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ingest.errors import ParseError
-from ingest.parsers import api_access
+from ingest.parsers import api_access, audit, cloudtrail, github_audit, k8s_audit, okta, web_access
 
 Parser = Callable[[bytes], dict[str, Any]]
 #: Framing for sources whose one transport record may hold several events (a CloudTrail
@@ -20,9 +20,21 @@ Splitter = Callable[[bytes], list[bytes]]
 
 PARSERS: Final[dict[str, Parser]] = {
     "api_access": api_access.parse,
+    "audit": audit.parse,
+    "okta": okta.parse,
+    "github_audit": github_audit.parse,
+    "nginx": web_access.parse_nginx,
+    "apache": web_access.parse_apache,
+    "cloudtrail": cloudtrail.parse,
+    "k8s_audit": k8s_audit.parse,
 }
 
-SPLITTERS: Final[dict[str, Splitter]] = {}
+SPLITTERS: Final[dict[str, Splitter]] = {
+    "okta": okta.split_json_array,
+    "github_audit": okta.split_json_array,
+    "cloudtrail": cloudtrail.split,
+    "k8s_audit": k8s_audit.split,
+}
 
 
 def get_parser(source: str) -> Parser:

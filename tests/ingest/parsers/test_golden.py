@@ -24,7 +24,7 @@ def leaves(doc: dict[str, Any], prefix: str = "") -> list[str]:
     out: list[str] = []
     for key, value in doc.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and EVENT_FIELDS.get(name) != "geo_point":  # a geo_point is one {lat, lon} value
             out.extend(leaves(value, f"{name}."))
         else:
             out.append(name)
