@@ -137,9 +137,7 @@ class Pipeline:
                 idle_since = time.monotonic()
                 if n and on_batch:
                     on_batch(self.stats)
-            elif self.source.exhausted:
-                break
-            elif until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
+            elif self.source.exhausted or (until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s):
                 break
         return self.stats
 
