@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from ingest.errors import ParseError
 from ingest.parsers import api_access, audit, cloudtrail, github_audit, k8s_audit, okta, web_access
+from ingest.parsers._common import split_json_array
 
 Parser = Callable[[bytes], dict[str, Any]]
 #: Framing for sources whose one transport record may hold several events (a CloudTrail
@@ -30,8 +31,8 @@ PARSERS: Final[dict[str, Parser]] = {
 }
 
 SPLITTERS: Final[dict[str, Splitter]] = {
-    "okta": okta.split_json_array,
-    "github_audit": okta.split_json_array,
+    "okta": split_json_array,
+    "github_audit": split_json_array,
     "cloudtrail": cloudtrail.split,
     "k8s_audit": k8s_audit.split,
 }

@@ -53,7 +53,7 @@ from typing import Any, Final
 import orjson
 
 from ingest.errors import ParseError
-from ingest.parsers._common import _normalize_ip, decode_json_object, iso_timestamp, opt_str, prune
+from ingest.parsers._common import decode_json_object, iso_timestamp, normalize_ip, opt_str, prune
 
 DATASET: Final = "aws.cloudtrail"
 SIGNIN_SOURCES: Final = frozenset({"signin.amazonaws.com"})
@@ -275,7 +275,7 @@ def _unique(*values: str | None) -> list[str]:
 
 def _source_ip(address: str | None) -> str | None:
     """The address when it is an IP; AWS service names and ``AWS Internal`` are not."""
-    return None if address is None else _normalize_ip(address)
+    return None if address is None else normalize_ip(address)
 
 
 def _mfa(record: dict[str, Any], session: dict[str, Any]) -> bool | None:

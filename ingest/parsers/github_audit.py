@@ -1,6 +1,6 @@
 """GitHub organization audit-log events (REST ``/orgs/{org}/audit-log`` and audit-log streaming) to ECS.
 
-The REST API returns JSON arrays; the registered splitter (:func:`ingest.parsers.okta.split_json_array`)
+The REST API returns JSON arrays; the registered splitter (:func:`ingest.parsers._common.split_json_array`)
 cuts them into one record per event and passes single (streamed) events through. Every key is
 optional unless marked required:
 

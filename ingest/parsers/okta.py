@@ -1,6 +1,6 @@
 """Okta System Log events (the ``LogEvent`` object of ``/api/v1/logs``) to ECS.
 
-The System Log API returns JSON arrays of events; :func:`split_json_array` (the registered
+The System Log API returns JSON arrays of events; :func:`ingest.parsers._common.split_json_array` (the registered
 splitter) cuts an array into one record per event and passes a single object through. The
 parts of a ``LogEvent`` we read, every one optional unless marked required:
 
@@ -88,8 +88,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final, ParamSpec, TypeVar
 
-import orjson
-
 from ingest.errors import ParseError
 from ingest.parsers._common import decode_json_object, ip_or_none, iso_timestamp, opt_int
 
@@ -125,29 +123,6 @@ _OUTCOMES: Final = {"SUCCESS": "success", "ALLOW": "success", "FAILURE": "failur
 _CREATE_VERBS: Final = frozenset({"create", "add"})
 _DELETE_VERBS: Final = frozenset({"delete", "remove", "revoke"})
 _UNKNOWN_VALUES: Final = frozenset({"UNKNOWN", "Unknown", "unknown", "null"})
-
-
-def split_json_array(raw: bytes) -> list[bytes]:
-    """The events of a JSON array, each re-serialized compactly; anything else passes through whole.
-
-    The bytes of a part depend only on the part (key order kept), so a replayed array yields the
-    same document ids. An empty array holds no events. Shared by the sources whose APIs return arrays.
-
-    >>> split_json_array(b'[{"a": 1}, {"b": 2}]')
-    [b'{"a":1}', b'{"b":2}']
-    >>> split_json_array(b'{"a": 1}')
-    [b'{"a": 1}']
-    """
-    if raw[:1] != b"[" and raw.lstrip()[:1] != b"[":
-        return [raw]
-    try:
-        values = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError("invalid_json", f"not a valid JSON array: {exc}") from None
-    try:
-        return [orjson.dumps(value) for value in values]
-    except orjson.JSONEncodeError:
-        raise ParseError("too_deep", "an array element nests too deeply to re-serialize") from None
 
 
 def parse(raw: bytes) -> dict[str, Any]:

@@ -62,7 +62,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ingest.errors import ParseError
-from ingest.parsers._common import _normalize_ip, iso_timestamp, prune
+from ingest.parsers._common import iso_timestamp, normalize_ip, prune
 
 #: The inside of a double-quoted field, as an unrolled loop (runs of plain characters between escapes).
 _IN_QUOTES: Final = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
@@ -181,7 +181,7 @@ def _remote(host: str) -> tuple[str | None, str | None]:
     """``(source.ip, source.domain)`` of the remote-address field."""
     if host == "-" or host == "unix:":
         return None, None
-    ip = _normalize_ip(host)
+    ip = normalize_ip(host)
     if ip is not None:
         return ip, None
     if _HOSTNAME.fullmatch(host) and not host.replace(".", "").isdigit():
@@ -271,5 +271,5 @@ def _extras(extra: str) -> tuple[list[str], int | None]:
 
 
 def _forwarded(value: str) -> list[str]:
-    ips = (_normalize_ip(part) for part in value.split(",") if part.strip() not in ("", "-"))
+    ips = (normalize_ip(part) for part in value.split(",") if part.strip() not in ("", "-"))
     return list(dict.fromkeys(ip for ip in ips if ip))

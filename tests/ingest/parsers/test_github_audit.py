@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from ingest.ecs import EVENT_FIELDS
 from ingest.errors import ParseError
 from ingest.parsers import PARSERS, SPLITTERS
+from ingest.parsers._common import split_json_array
 from ingest.parsers.github_audit import parse
-from ingest.parsers.okta import split_json_array
 from ingest.pipeline import Normalizer
 from ingest.records import Record
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from ingest.ecs import EVENT_FIELDS
 from ingest.errors import ParseError
 from ingest.parsers import PARSERS, SPLITTERS
-from ingest.parsers.okta import parse, split_json_array
+from ingest.parsers._common import split_json_array
+from ingest.parsers.okta import parse
 from ingest.pipeline import Normalizer, document_id
 from ingest.records import Record
 
