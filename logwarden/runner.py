@@ -11,6 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ from detectors.sigma.engine import RuleEngine
 from ingest.errors import SinkError
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Normalizer
-from ingest.records import DeadLetter, NormalizedEvent
+from ingest.records import DeadLetter, NormalizedEvent, Record
 from ingest.sinks.base import DeadLetterSink, EventSink
 from ingest.sources.base import Source
 
@@ -40,6 +41,19 @@ class RunStats:
 
 
 @dataclass
+class _Batch:
+    """One polled batch on its way through the stages, with how far its write got."""
+
+    records: list[Record]
+    events: list[NormalizedEvent]
+    dead: list[DeadLetter]
+    started: float
+    rejected: list[DeadLetter] = field(default_factory=list)
+    added: bool = False
+    flushed: bool = False
+
+
+@dataclass
 class Pipeline:
     """The wired stages. Build one with :mod:`logwarden.wiring`."""
 
@@ -53,6 +67,7 @@ class Pipeline:
     batch_size: int = 1000
     poll_timeout_s: float = 1.0
     max_backoff_s: float = 30.0
+    pipelined: bool = False  # write batch N while preparing N+1 (needs thread-safe sinks: Elasticsearch, Kafka)
     stats: RunStats = field(default_factory=RunStats)
     sleep: Callable[[float], None] = time.sleep
 
@@ -61,66 +76,85 @@ class Pipeline:
         records = self.source.poll(self.batch_size, self.poll_timeout_s)
         if not records:
             return 0
-        started = time.perf_counter()
+        self._store_now(self._prepare(records), should_stop)
+        return len(records)
+
+    def _store_now(self, batch: _Batch, should_stop: Callable[[], bool]) -> None:
+        self._retry(lambda: self._write(batch), should_stop)
+        self._finish(batch)
+
+    def _prepare(self, records: list[Record]) -> _Batch:
         for source, n in Counter(r.source for r in records).items():
             self.metrics.received.labels(source).inc(n)
         events, dead = self.normalizer.normalize_all(records)
-        stored, dead = self._store(events, dead, should_stop)
-        detections = self.engine.process(stored)
-        new_alerts = self.alerts.dispatch(detections)
-        self.source.commit(records)
+        return _Batch(records, events, dead, time.perf_counter())
 
-        self.stats.batches += 1
-        self.stats.records += len(records)
-        self.stats.events += len(stored)
-        self.stats.dead_letters += len(dead)
-        self.stats.alerts += len(new_alerts)
-        self.stats.alerts_by_rule.update(a.detection.rule_name for a in new_alerts)
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        return len(records)
+    def _write(self, batch: _Batch) -> None:
+        """One attempt to persist the batch: events, then every dead letter (store rejections included).
 
-    def _store(
-        self, events: list[NormalizedEvent], dead: list[DeadLetter], should_stop: Callable[[], bool]
-    ) -> tuple[list[NormalizedEvent], list[DeadLetter]]:
-        """Persist the batch: events first, then every dead letter (including store rejections)."""
-        for event in events:
-            self.events.add(event)
-        with self.metrics.bulk_seconds.time():
-            rejected = self._retry(self.events.flush, should_stop)
-        all_dead = [*dead, *rejected]
-        for letter in all_dead:
-            self.dead_letters.add(letter)
-        self._retry(self.dead_letters.flush, should_stop)
+        Raises :class:`SinkError`; calling it again resumes where it failed (the sinks keep what they
+        did not persist), so a retry neither loses nor re-sends anything.
+        """
+        if not batch.added:
+            for event in batch.events:
+                self.events.add(event)
+            batch.added = True
+        if not batch.flushed:
+            with self.metrics.bulk_seconds.time():
+                batch.rejected = self.events.flush()
+            batch.flushed = True
+            for letter in [*batch.dead, *batch.rejected]:
+                self.dead_letters.add(letter)
+        self.dead_letters.flush()
 
-        rejected_records = {id(r.record) for r in rejected}
-        stored = [e for e in events if id(e.record) not in rejected_records]
+    def _finish(self, batch: _Batch) -> None:
+        """After the batch is stored: metrics, detection, alerts, then the offset commit."""
+        rejected_records = {id(r.record) for r in batch.rejected}
+        stored = [e for e in batch.events if id(e.record) not in rejected_records]
+        all_dead = [*batch.dead, *batch.rejected]
         for source, n in Counter(e.record.source for e in stored).items():
             self.metrics.indexed.labels(source).inc(n)
         for (source, reason), n in Counter((d.record.source, d.reason) for d in all_dead).items():
             self.metrics.dead_letters.labels(source, reason).inc(n)
-        return stored, all_dead
+        detections = self.engine.process(stored)
+        new_alerts = self.alerts.dispatch(detections)
+        self.source.commit(batch.records)
 
-    def _retry(self, flush: Callable[[], _T], should_stop: Callable[[], bool]) -> _T:
-        """Call ``flush`` until it succeeds, pausing the source and backing off in between."""
+        self.stats.batches += 1
+        self.stats.records += len(batch.records)
+        self.stats.events += len(stored)
+        self.stats.dead_letters += len(all_dead)
+        self.stats.alerts += len(new_alerts)
+        self.stats.alerts_by_rule.update(a.detection.rule_name for a in new_alerts)
+        self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
+
+    def _retry(self, flush: Callable[[], _T], should_stop: Callable[[], bool], failure: SinkError | None = None) -> _T:
+        """Call ``flush`` until it succeeds, pausing the source and backing off in between.
+
+        ``failure`` is an attempt that already failed elsewhere (the store thread): back off first.
+        """
         delay = 0.5
         paused = False
         while True:
-            try:
-                result = flush()
-            except SinkError as exc:
-                if should_stop():
-                    raise
-                log.warning("store unavailable, consumption paused, retry in %.1fs: %s", delay, exc)
-                if not paused:
-                    self.source.pause()
-                    paused = True
-                self.sleep(delay)
-                self.source.keepalive()
-                delay = min(delay * 2, self.max_backoff_s)
-                continue
-            if paused:
-                self.source.resume()
-            return result
+            if failure is None:
+                try:
+                    result = flush()
+                except SinkError as exc:
+                    failure = exc
+                else:
+                    if paused:
+                        self.source.resume()
+                    return result
+            if should_stop():
+                raise failure
+            log.warning("store unavailable, consumption paused, retry in %.1fs: %s", delay, failure)
+            failure = None
+            if not paused:
+                self.source.pause()
+                paused = True
+            self.sleep(delay)
+            self.source.keepalive()
+            delay = min(delay * 2, self.max_backoff_s)
 
     def run(
         self,
@@ -129,17 +163,44 @@ class Pipeline:
         until_idle_s: float | None = None,
         on_batch: Callable[[RunStats], None] | None = None,
     ) -> RunStats:
-        """Loop until ``should_stop()``, the source is exhausted, or it stayed idle ``until_idle_s``."""
+        """Loop until ``should_stop()``, the source is exhausted, or it stayed idle ``until_idle_s``.
+
+        With ``pipelined``, batch N is written by a store thread while batch N+1 is polled and
+        normalized; batch N is still detected, alerted and committed before N+1 is written.
+        """
         idle_since = time.monotonic()
-        while not should_stop():
-            n = self.step(should_stop)
-            if n or not self.source.ready:  # idle time counts only once partitions are assigned
-                idle_since = time.monotonic()
-                if n and on_batch:
-                    on_batch(self.stats)
-            elif self.source.exhausted or (until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s):
-                break
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as store:
+            in_flight: tuple[_Batch, Future[None]] | None = None
+            while not should_stop():
+                records = self.source.poll(self.batch_size, self.poll_timeout_s)
+                batch = self._prepare(records) if records else None
+                if batch is not None and not self.pipelined:
+                    self._store_now(batch, should_stop)
+                    batch = None
+                if in_flight is not None:
+                    self._complete(*in_flight, should_stop)
+                    in_flight = None
+                if batch is not None:
+                    in_flight = (batch, store.submit(self._write, batch))
+                if records or not self.source.ready:  # idle time counts only once partitions are assigned
+                    idle_since = time.monotonic()
+                    if records and on_batch:
+                        on_batch(self.stats)
+                elif self.source.exhausted or (
+                    until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s
+                ):
+                    break
+            if in_flight is not None:
+                self._complete(*in_flight, should_stop)
         return self.stats
+
+    def _complete(self, batch: _Batch, write: Future[None], should_stop: Callable[[], bool]) -> None:
+        """Wait for a batch's write; if it failed, retry here (source paused), then finish the batch."""
+        try:
+            write.result()
+        except SinkError as exc:
+            self._retry(lambda: self._write(batch), should_stop, failure=exc)
+        self._finish(batch)
 
     def close(self) -> None:
         """Close every stage, the source first (no new records), the sinks last."""

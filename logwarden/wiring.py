@@ -90,4 +90,5 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
         metrics=IngestMetrics.create(registry),
         batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s,
+        pipelined=True,  # Elasticsearch and Kafka clients are thread-safe: write N while preparing N+1
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -217,8 +218,8 @@ def test_offsets_committed_only_after_the_event_store_recovered(tmp_path: Path, 
         "events.flush.failed",
         "keepalive",
         "events.flush.ok",
-        "resume",
         "dead_letters.flush.ok",
+        "resume",  # consumption resumes once the whole batch (events and dead letters) is stored
         "commit",
     ]
     assert h.sleeps == [0.5, 1.0]  # exponential backoff
@@ -303,4 +304,16 @@ def test_step_on_an_idle_source_does_nothing(tmp_path: Path) -> None:
     assert h.pipeline.step() == 0
     assert h.log == []
     assert h.metric("logwarden_batch_seconds_count") == 0
+    h.pipeline.close()
+
+
+def test_pipelined_run_stores_commits_in_order_and_recovers(tmp_path: Path, mixed: list[Record]) -> None:
+    records = [replace(r, offset=i) for i, r in enumerate(mixed * 3)]
+    h = Harness(tmp_path, records, event_failures=1, batch_size=10)
+    h.pipeline.pipelined = True
+    stats = h.pipeline.run()
+    assert [o for c in h.source.commits for o in c] == list(range(len(records)))  # every batch, in order
+    assert stats.records == len(records)
+    assert h.log.count("pause") == h.log.count("resume") == 1  # the failed write was retried, once paused
+    assert h.stored_events() == 25  # the same 25 documents three times over: ids are deterministic
     h.pipeline.close()
