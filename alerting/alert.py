@@ -42,7 +42,9 @@ class Alert:
 
     @property
     def risk_score(self) -> float:
-        return LEVELS[self.severity][1]
+        """The rule's (or the event's) risk score when it set one, else the default of the severity."""
+        score = self.detection.risk_score
+        return float(score) if score is not None else LEVELS[self.severity][1]
 
     @property
     def entity(self) -> str:
@@ -84,7 +86,7 @@ class Alert:
                     "group_key": d.group_key,
                     "entity": self.entity,
                     "event_count": d.event_count,
-                    "suppressed_count": 0,
+                    "suppressed_count": self.detection.suppressed_count,
                     "source_event_ids": d.event_ids,
                     "explanation": d.description,
                 }

@@ -33,6 +33,8 @@ class Detection:
     event_count: int
     event_ids: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    suppressed_count: int = 0  # later detections of the same rule and group folded into this one
+    risk_score: float | None = None  # 0-100; None: the consumer derives it from the level
 
     @property
     def group_key(self) -> str:

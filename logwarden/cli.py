@@ -23,6 +23,7 @@ from alerting.alert import Alert
 from ingest.errors import IngestError
 from logwarden import __version__, cli_data
 from logwarden.cli_common import ConfigOption, configure, err
+from logwarden.cli_rules import register as register_rule_commands
 from logwarden.errors import ConfigError, LogwardenError, ServiceUnavailable
 
 app = typer.Typer(
@@ -128,8 +129,9 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """Run the whole pipeline in-process on built-in synthetic traffic (no Kafka, no Elasticsearch)."""
+    from ingest.privacy.config import demo_privacy_config
     from logwarden.demo import DemoOptions, demo_pipeline, expected_events, stored_alerts
-    from logwarden.wiring import load_ruleset
+    from logwarden.wiring import build_normalizer, load_ruleset
 
     settings = configure(config, log_level=None if "LOGWARDEN_LOG_LEVEL" in os.environ else "WARNING")
     options = DemoOptions(
@@ -151,12 +153,17 @@ def demo(
         )
 
     ruleset = load_ruleset(settings.rules_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    # the demo's own keys (generated once into the store, mode 0600): pseudonyms stay stable across runs
+    normalizer = build_normalizer(settings, privacy=demo_privacy_config(store_dir))
     out.print(
         f"[bold]logwarden demo[/bold]: {minutes:g} minutes of synthetic API traffic (seed {seed}, "
         f"scenarios {', '.join(options.scenarios)}), {ruleset.loaded} rules from {ruleset.files} files",
         highlight=False,
     )
-    pipeline = demo_pipeline(store_dir, ruleset, options, batch_size=settings.batch_size, on_alert=show)
+    pipeline = demo_pipeline(
+        store_dir, ruleset, options, batch_size=settings.batch_size, on_alert=show, normalizer=normalizer
+    )
     progress = Progress(
         TextColumn("[bold]pipeline[/bold]"),
         BarColumn(),
@@ -196,6 +203,7 @@ def demo(
     )
 
 
+register_rule_commands(app)  # rules lint, rules test, detect
 app.command()(cli_data.normalize)
 app.command()(cli_data.ingest)
 app.command()(cli_data.retention)

@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from ingest.parsers import PARSERS
-from ingest.pipeline import Normalizer
 from ingest.records import Record
 from logwarden.cli_common import ConfigOption, configure, err
 from logwarden.errors import ConfigError
@@ -52,9 +51,11 @@ def normalize(source: SourceOption, path: FileArgument = "-", config: ConfigOpti
 
     Exit 0 when every record parsed, 3 when some were dead-lettered, 2 on usage errors.
     """
-    configure(config)
+    from logwarden.wiring import build_normalizer
+
+    settings = configure(config)
     _check_source(source)
-    normalizer = Normalizer()
+    normalizer = build_normalizer(settings)
     out = sys.stdout.buffer
     dead = 0
     with _open(path) as stream:

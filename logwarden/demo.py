@@ -73,13 +73,14 @@ def demo_pipeline(
     *,
     batch_size: int = 1000,
     on_alert: Callable[[Alert], None] | None = None,
+    normalizer: Normalizer | None = None,
 ) -> Pipeline:
     """The embedded pipeline: in-process source, DuckDB store, file dead letters."""
     conn = connect(store_dir / "logwarden.duckdb")
     registry = CollectorRegistry()
     return Pipeline(
         source=IterableSource(demo_records(options)),
-        normalizer=Normalizer(),
+        normalizer=normalizer or Normalizer(),
         events=DuckDBEventSink(conn),
         dead_letters=FileDeadLetterSink(store_dir / "dead-letters.jsonl"),
         engine=RuleEngine(ruleset),

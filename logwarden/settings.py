@@ -23,7 +23,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from ingest.enrich.config import EnrichmentConfig
 from ingest.parsers import PARSERS
+from ingest.privacy.config import PrivacyConfig
 from logwarden.errors import ConfigError
 
 ENV_PREFIX = "LOGWARDEN_"
@@ -40,7 +42,9 @@ def bundled_rules_dir() -> Path:
 class Settings(BaseSettings):
     """Everything logwarden can be told. Each field is also ``LOGWARDEN_<FIELD>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
 
     # Kafka
     kafka_bootstrap_servers: str = "localhost:9092"
@@ -73,6 +77,9 @@ class Settings(BaseSettings):
     rules_dir: list[Path] = Field(default_factory=lambda: [bundled_rules_dir()])
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     poll_timeout_s: float = Field(default=1.0, gt=0)
+    # Privacy and enrichment (nested: LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY, LOGWARDEN_ENRICHMENT__GEOIP_CITY_DB)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
     # Embedded default
     store_path: Path = Path(".logwarden")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")

@@ -19,13 +19,17 @@ from detectors.errors import RuleError
 from detectors.sigma.engine import RuleEngine
 from detectors.sigma.loader import load_rules
 from detectors.sigma.rules import RuleSet
+from ingest.enrich import EnrichmentConfigError
+from ingest.enrich.config import build_enrichment_transforms
 from ingest.errors import IngestError
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Normalizer
+from ingest.privacy import PrivacyConfigError
+from ingest.privacy.config import PrivacyConfig, build_privacy_transforms
 from ingest.sinks.dead_letters import KafkaDeadLetterSink
 from ingest.sinks.elasticsearch import ElasticsearchEventSink
 from ingest.sources.kafka import KafkaSource
-from logwarden.errors import ServiceUnavailable
+from logwarden.errors import ConfigError, ServiceUnavailable
 from logwarden.runner import Pipeline
 from logwarden.settings import Settings, safe_url
 
@@ -50,6 +54,27 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
     return client
 
 
+def build_normalizer(settings: Settings, *, privacy: PrivacyConfig | None = None) -> Normalizer:
+    """Parsers, then enrichment, then privacy (pseudonymize, redact, mask, seal), as configured.
+
+    A privacy or enrichment setting that cannot be used is a :class:`ConfigError` naming the
+    ``LOGWARDEN_PRIVACY__...`` / ``LOGWARDEN_ENRICHMENT__...`` variable.
+    """
+    try:
+        enrichment = build_enrichment_transforms(settings.enrichment)
+    except EnrichmentConfigError as exc:
+        raise ConfigError(
+            f"LOGWARDEN_ENRICHMENT__{exc.field.upper()}: {str(exc).removeprefix(exc.field + ': ')}"
+        ) from None
+    try:
+        protection = build_privacy_transforms(privacy or settings.privacy)
+    except PrivacyConfigError as exc:
+        raise ConfigError(
+            f"LOGWARDEN_PRIVACY__{exc.field.upper()}: {str(exc).removeprefix(exc.field + ': ')}"
+        ) from None
+    return Normalizer([*enrichment, *protection])
+
+
 def load_ruleset(paths: list[Path]) -> RuleSet:
     """Load the rules; each bad one is logged with ``path:line`` and skipped, the others run."""
     ruleset = load_rules(paths)
@@ -61,6 +86,7 @@ def load_ruleset(paths: list[Path]) -> RuleSet:
 
 def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     """Kafka -> Elasticsearch -> rules -> alerts index + Alertmanager (``logwarden run``)."""
+    normalizer = build_normalizer(settings)
     ruleset = load_ruleset(settings.rules_dir)
     es = elasticsearch_client(settings)
     try:
@@ -82,7 +108,7 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
         sinks.append(AlertmanagerSink(str(settings.alertmanager_url), kibana_url=kibana))
     return Pipeline(
         source=source,
-        normalizer=Normalizer(),
+        normalizer=normalizer,
         events=ElasticsearchEventSink(es, settings.index_prefix),
         dead_letters=dead_letters,
         engine=RuleEngine(ruleset),

@@ -1,14 +1,26 @@
-"""Compile a pySigma condition tree into a plain predicate ``doc -> bool``.
+"""Compile a pySigma condition tree into a plain predicate ``doc -> bool``, plus what the index needs.
 
-Sigma semantics: string matches are case-insensitive unless ``|cased``; ``*`` and ``?`` are
-wildcards; a list field matches when any element matches; ``null`` matches an absent field.
+Field level (value matching is in :mod:`detectors.sigma.values`): a field with several values (an array)
+matches when any element matches; ``null`` (or an empty value list) matches an absent or null field;
+``|exists`` tests presence of a non-null value; ``|fieldref`` compares with the values of another field
+(case-insensitive, ``contains``/``startswith``/``endswith`` allowed); ``|neq`` and ``not`` negate.
+
+Keyword (field-less) search matches the text of :data:`KEYWORD_FIELDS` (the free-text fields of our
+events, not every string of the document): plain keywords are substrings (pySigma's own mapping of
+keywords onto fields adds the same ``*`` around them), so ``- 'union select'`` finds the phrase anywhere
+in ``url.original`` or ``message``.
+
+Index keys: :attr:`Compiled.keys` is a set of atoms of which at least one must hold whenever the
+predicate holds: ``("eq", field, lower-case text)``, ``("sub", field, lower-case substring)``,
+``("re", field, pattern)``, ``("net", field, cidr)`` or ``("has", field, "")``; ``None`` when no such set
+is known (``not``, null). :mod:`detectors.sigma.index` only evaluates a rule for events that satisfy one
+of its atoms.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sigma.conditions import (
@@ -19,146 +31,257 @@ from sigma.conditions import (
     ConditionValueExpression,
 )
 from sigma.types import (
-    SigmaBool,
-    SigmaCasedString,
     SigmaCIDRExpression,
-    SigmaCompareExpression,
     SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
     SigmaNull,
-    SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
-    SpecialChars,
 )
 
-from detectors.errors import DetectorError
-from detectors.sigma.fields import field_getter
+from detectors.sigma.fields import FieldView
+from detectors.sigma.values import (
+    STRING_TESTS,
+    UnsupportedSigma,
+    keyword_value,
+    string_parts,
+    string_shape,
+    text,
+    value_matcher,
+)
 
-Predicate = Callable[[dict[str, Any]], bool]
+Predicate = Callable[[FieldView], bool]  # over a FieldView of the document
+Key = tuple[str, str, str]
+_FLAG_LETTERS = {
+    SigmaRegularExpressionFlag.IGNORECASE: "i",
+    SigmaRegularExpressionFlag.MULTILINE: "m",
+    SigmaRegularExpressionFlag.DOTALL: "s",
+}
+#: How selective an atom kind usually is (lower first) when an AND can be indexed by several.
+_RANK = {"eq": 0, "net": 1, "sub": 2, "re": 3, "has": 4}
+
+#: Fields a keyword (field-less) search looks into.
+KEYWORD_FIELDS: tuple[str, ...] = ("message", "event.original", "url.original", "user_agent.original")
+
+__all__ = ["KEYWORD_FIELDS", "Compiled", "Key", "Predicate", "UnsupportedSigma", "compile_condition", "compile_tree"]
 
 
-class UnsupportedSigma(DetectorError):
-    """A construct this engine does not evaluate yet (reported at load time, never at match time)."""
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled condition: the predicate, its index keys and the fields it reads."""
+
+    predicate: Predicate
+    keys: frozenset[Key] | None
+    fields: frozenset[str]
 
 
-def compile_condition(node: Any) -> Predicate:
-    """Compile a parsed condition (``rule.detection.parsed_condition[i].parse()``)."""
-    if isinstance(node, ConditionAND):
-        parts = [compile_condition(a) for a in node.args]
-        return lambda doc: all(p(doc) for p in parts)
-    if isinstance(node, ConditionOR):
-        parts = [compile_condition(a) for a in node.args]
-        return lambda doc: any(p(doc) for p in parts)
+def compile_condition(node: Any, keyword_fields: Sequence[str] = KEYWORD_FIELDS) -> Predicate:
+    """Compile a parsed condition (``rule.detection.parsed_condition[i].parse()``) into a predicate."""
+    return compile_tree(node, keyword_fields).predicate
+
+
+def compile_tree(node: Any, keyword_fields: Sequence[str] = KEYWORD_FIELDS) -> Compiled:
+    """Compile a parsed condition into a :class:`Compiled`."""
+    if isinstance(node, ConditionOR) and (merged := _same_field_strings(node.args)) is not None:
+        return merged
+    if isinstance(node, ConditionAND | ConditionOR):
+        parts = [compile_tree(a, keyword_fields) for a in node.args]
+        preds = [p.predicate for p in parts]
+        fields = frozenset().union(*(p.fields for p in parts))
+        if isinstance(node, ConditionAND):
+            return Compiled(_all(preds), _and_keys([p.keys for p in parts]), fields)
+        keys = None if any(p.keys is None for p in parts) else frozenset().union(*(p.keys or () for p in parts))
+        return Compiled(_any(preds), keys, fields)
     if isinstance(node, ConditionNOT):
-        inner = compile_condition(node.args[0])
-        return lambda doc: not inner(doc)
+        inner = compile_tree(node.args[0], keyword_fields)
+        inner_pred = inner.predicate
+        return Compiled(lambda doc: not inner_pred(doc), None, inner.fields)
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _field_predicate(node.field, node.value)
+        return _field(node.field, node.value)
     if isinstance(node, ConditionValueExpression):
-        raise UnsupportedSigma("keyword (field-less) search is not supported yet")
+        return _keyword(node.value, keyword_fields)
+    if node is None:
+        raise UnsupportedSigma("empty condition (every detection was dropped)")
     raise UnsupportedSigma(f"unsupported condition element {type(node).__name__}")
 
 
-def _field_predicate(field: str, value: Any) -> Predicate:
-    get = field_getter(field)
-    if isinstance(value, SigmaNull):
-        return lambda doc: not any(v is not None for v in get(doc))
-    if isinstance(value, SigmaExists):
-        wanted = value.exists
-        return lambda doc: bool(get(doc)) is wanted
-    match = _value_matcher(value)
-    return lambda doc: any(match(v) for v in get(doc))
+def _all(preds: list[Predicate]) -> Predicate:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda doc: a(doc) and b(doc)
+    return lambda doc: all(p(doc) for p in preds)
 
 
-def _value_matcher(value: Any) -> Callable[[Any], bool]:
-    if isinstance(value, SigmaBool):
-        wanted_bool = value.boolean
-        return lambda v: v is wanted_bool
-    if isinstance(value, SigmaNumber):
-        wanted_number = value.number
-        return lambda v: _number(v) == wanted_number
-    if isinstance(value, SigmaCompareExpression):
-        return _compare(value)
-    if isinstance(value, SigmaRegularExpression):
-        flags = 0
-        if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
-            flags |= re.IGNORECASE
-        if SigmaRegularExpressionFlag.MULTILINE in value.flags:
-            flags |= re.MULTILINE
-        if SigmaRegularExpressionFlag.DOTALL in value.flags:
-            flags |= re.DOTALL
-        pattern = re.compile(str(value.regexp), flags)
-        return lambda v: isinstance(v, str) and pattern.search(v) is not None
-    if isinstance(value, SigmaCIDRExpression):
-        network = ipaddress.ip_network(value.cidr, strict=False)
-        return lambda v: _in_network(v, network)
-    if isinstance(value, SigmaString):
-        return _string(value, cased=isinstance(value, SigmaCasedString))
-    raise UnsupportedSigma(f"unsupported value type {type(value).__name__}")
+def _any(preds: list[Predicate]) -> Predicate:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda doc: a(doc) or b(doc)
+    return lambda doc: any(p(doc) for p in preds)
 
 
-def _string(value: SigmaString, *, cased: bool) -> Callable[[Any], bool]:
-    if not value.contains_special():
-        plain = str(value.s[0]) if value.s else ""
-        if cased:
-            return lambda v: _text(v) == plain
-        folded = plain.casefold()
-        return lambda v: (t := _text(v)) is not None and t.casefold() == folded
-    pieces = []
-    for part in value.s:
-        if part is SpecialChars.WILDCARD_MULTI:
-            pieces.append(".*")
-        elif part is SpecialChars.WILDCARD_SINGLE:
-            pieces.append(".")
-        elif isinstance(part, str):
-            pieces.append(re.escape(part))
-        else:
-            raise UnsupportedSigma(f"unsupported string part {part!r} (placeholders need |expand)")
-    pattern = re.compile("".join(pieces), re.DOTALL | (0 if cased else re.IGNORECASE))
-    return lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None
+#: Fields with few distinct values: an equality on them narrows little, so the index prefers others.
+LOW_CARDINALITY = frozenset(
+    {"event.kind", "event.category", "event.type", "event.outcome", "event.module", "event.dataset"}
+    | {"logwarden.source", "http.request.method", "http.response.status_code", "ecs.version", "tls.version"}
+    | {"tls.version_protocol", "logwarden.api.auth_method", "logwarden.api.mfa"}
+)
 
 
-def _compare(value: SigmaCompareExpression) -> Callable[[Any], bool]:
-    bound = value.number.number
-    op = value.op
-    ops: dict[Any, Callable[[float, float], bool]] = {
-        SigmaCompareExpression.CompareOperators.LT: lambda a, b: a < b,
-        SigmaCompareExpression.CompareOperators.LTE: lambda a, b: a <= b,
-        SigmaCompareExpression.CompareOperators.GT: lambda a, b: a > b,
-        SigmaCompareExpression.CompareOperators.GTE: lambda a, b: a >= b,
-    }
-    fn = ops[op]
-    return lambda v: (n := _number(v)) is not None and fn(n, bound)
-
-
-def _text(v: Any) -> str | None:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return str(v)
-    return None
-
-
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool):
+def _and_keys(options: Iterable[frozenset[Key] | None]) -> frozenset[Key] | None:
+    """The most selective key set of an AND: specific fields before low-cardinality ones, then equality before
+    substrings, regular expressions and presence, then fewer atoms."""
+    known = [k for k in options if k]
+    if not known:
         return None
-    if isinstance(v, int | float):
-        return v
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
+    return min(
+        known,
+        key=lambda keys: (any(k[1] in LOW_CARDINALITY for k in keys), max(_RANK[k[0]] for k in keys), len(keys)),
+    )
+
+
+def _field(name: str, value: Any) -> Compiled:
+    has: frozenset[Key] = frozenset({("has", name, "")})
+    if isinstance(value, SigmaNull):
+        return Compiled(lambda doc: all(v is None for v in doc[name]), None, frozenset({name}))
+    if isinstance(value, SigmaExists):
+        if value.exists:
+            return Compiled(lambda doc: any(v is not None for v in doc[name]), has, frozenset({name}))
+        return Compiled(lambda doc: all(v is None for v in doc[name]), None, frozenset({name}))
+    if isinstance(value, SigmaFieldReference):
+        return Compiled(_fieldref(name, value), has, frozenset({name, value.field}))
+    shape = string_shape(value)
+    if shape is not None:
+        return Compiled(_string_field(name, [shape]), _atoms(name, value) or has, frozenset({name}))
+    match = value_matcher(value)
+
+    def pred(doc: FieldView) -> bool:
+        for v in doc[name]:  # noqa: SIM110  a plain loop is faster than any() over a generator here
+            if match(v):
+                return True
+        return False
+
+    return Compiled(pred, _atoms(name, value) or has, frozenset({name}))
+
+
+def _same_field_strings(args: list[Any]) -> Compiled | None:
+    """``field: [a, b*, *c*]`` (an OR of plain or simply wildcarded strings on one field) as one predicate."""
+    if not all(isinstance(a, ConditionFieldEqualsValueExpression) for a in args):
+        return None
+    names = {a.field for a in args}
+    shapes = [string_shape(a.value) for a in args]
+    if len(names) != 1 or any(s is None for s in shapes):
+        return None
+    (name,) = names
+    keys = [_atoms(name, a.value) for a in args]
+    if any(k is None for k in keys):
+        return None
+    return Compiled(
+        _string_field(name, [s for s in shapes if s]), frozenset().union(*(k or () for k in keys)), frozenset({name})
+    )
+
+
+def _string_field(name: str, shapes: list[tuple[str, str, bool]]) -> Predicate:
+    """Any value of ``name`` passes any of the string tests (equalities become one set lookup)."""
+    equal = {needle for op, needle, cased in shapes if op == "eq" and not cased}
+    equal_cased = {needle for op, needle, cased in shapes if op == "eq" and cased}
+    others = [(STRING_TESTS[op], needle, cased) for op, needle, cased in shapes if op != "eq"]
+    if not equal_cased and not others:
+
+        def equals(doc: FieldView) -> bool:
+            for v in doc[name]:
+                t = v if type(v) is str else text(v)
+                if t is not None and t.lower() in equal:
+                    return True
+            return False
+
+        return equals
+    if not equal and not equal_cased and len(others) == 1 and not others[0][2]:
+        test, needle, _ = others[0]
+
+        def one(doc: FieldView) -> bool:
+            for v in doc[name]:
+                t = v if type(v) is str else text(v)
+                if t is not None and test(t.lower(), needle):
+                    return True
+            return False
+
+        return one
+
+    def general(doc: FieldView) -> bool:
+        for v in doc[name]:
+            t = v if type(v) is str else text(v)
+            if t is None:
+                continue
+            if t in equal_cased:
+                return True
+            low = t.lower()
+            if low in equal:
+                return True
+            for test, needle, cased in others:
+                if test(t if cased else low, needle):
+                    return True
+        return False
+
+    return general
+
+
+def _atoms(name: str, value: Any) -> frozenset[Key] | None:
+    """Index atoms implied by one value: equality for plain text, a substring every match must contain
+    (the longest literal piece of a wildcard pattern), the regular expression, the network."""
+    if isinstance(value, SigmaExpansion):
+        sets = [_atoms(name, v) for v in value.values]
+        if any(s is None for s in sets):
             return None
+        return frozenset().union(*(s or () for s in sets))
+    if isinstance(value, SigmaString):
+        parts = string_parts(value)
+        pieces = [p for p in parts if isinstance(p, str)]
+        if len(pieces) == len(parts):
+            return frozenset({("eq", name, "".join(pieces).lower())})
+        longest = max(pieces, key=len, default="")
+        return frozenset({("sub", name, longest.lower())}) if len(longest) >= 2 else None
+    if isinstance(value, SigmaRegularExpression):
+        flags = "".join(sorted(_FLAG_LETTERS[f] for f in value.flags))
+        return frozenset({("re", name, f"(?{flags}:{value.regexp.to_plain(regex=True)})")})
+    if isinstance(value, SigmaCIDRExpression):
+        return frozenset({("net", name, str(value.network))})
     return None
 
 
-def _in_network(v: Any, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    if not isinstance(v, str):
+def _fieldref(name: str, ref: SigmaFieldReference) -> Predicate:
+    other = ref.field
+    starts, ends = ref.starts_with, ref.ends_with
+
+    def same(a: str, b: str) -> bool:
+        if starts and ends:
+            return b in a
+        if starts:
+            return a.startswith(b)
+        if ends:
+            return a.endswith(b)
+        return a == b
+
+    def pred(doc: FieldView) -> bool:
+        mine = [t.lower() for v in doc[name] if (t := text(v)) is not None]
+        theirs = [t.lower() for v in doc[other] if (t := text(v)) is not None]
+        return any(same(a, b) for a in mine for b in theirs)
+
+    return pred
+
+
+def _keyword(value: Any, keyword_fields: Sequence[str]) -> Compiled:
+    match = value_matcher(keyword_value(value))
+    names = tuple(keyword_fields)
+
+    def pred(doc: FieldView) -> bool:
+        for name in names:
+            for v in doc[name]:
+                if match(v):
+                    return True
         return False
-    try:
-        return ipaddress.ip_address(v) in network
-    except ValueError:
-        return False
+
+    sets = [_atoms(f, keyword_value(value)) for f in keyword_fields]
+    keys = None if any(k is None for k in sets) else frozenset().union(*(k or () for k in sets))
+    return Compiled(pred, keys, frozenset())

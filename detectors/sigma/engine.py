@@ -1,186 +1,269 @@
 """Evaluate compiled rules over a stream of normalized events, on event time.
 
-Single-event rules produce one detection per matching event (unless only correlations use them).
-``event_count`` correlations keep, per group, the matching events of the last ``timespan``
-(ordered by event time, so late events still count) and open one detection when the condition
-holds; further matches while its window is open update that same detection (same id) instead of
-opening new ones. Group state expires once the watermark (newest event time seen) has passed it.
+Per event: the index picks the candidate rules (log source, then tested fields); each matching rule
+that is not excepted raises a single-event detection (unless only correlations use it) and feeds its
+correlations. Correlations see only events no older than the watermark (newest event time minus the
+allowed lateness); older ones are counted in ``stats.late_events``. The watermark closes tumbling
+windows, fires absences and expires state. :meth:`RuleEngine.process` returns each new or changed
+detection of a batch once, in its latest state, after suppression; :meth:`RuleEngine.flush` ends the
+input (closes every window).
 """
 
 from __future__ import annotations
 
-import bisect
+import logging
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from detectors.detection import Detection, detection_id
-from detectors.sigma.fields import field_getter
-from detectors.sigma.rules import CorrelationRule, DetectionRule, RuleSet
+from detectors.sigma.aggregates import is_eager
+from detectors.sigma.corr_base import Correlator, Hit, Limits
+from detectors.sigma.corr_custom import AbsenceCorrelator, FirstSeenCorrelator
+from detectors.sigma.corr_window import SlidingCorrelator, TumblingCorrelator
+from detectors.sigma.fields import FieldView, first_value, nest
+from detectors.sigma.index import RuleIndex
+from detectors.sigma.rules import CorrelationRule, DetectionRule, RuleMeta, RuleSet
+from detectors.sigma.suppression import Suppressor
+from detectors.sigma.taxonomy import LogSource, event_logsources
+from detectors.sigma.values import number
+from detectors.sigma.watermark import DEFAULT_LATENESS_S, Watermark, event_time
 from ingest.records import NormalizedEvent
 
-MAX_EVENT_IDS = 100  # event ids kept per detection (the count keeps counting)
+log = logging.getLogger(__name__)
 SWEEP_EVERY = 5000  # events between expiry sweeps of correlation state
 
 
 def event_logsource(doc: dict[str, Any]) -> dict[str, str]:
-    """The Sigma logsource an ECS document belongs to."""
-    source = (doc.get("logwarden") or {}).get("source")
-    return {"product": "logwarden", "service": str(source)} if source else {}
+    """The primary Sigma logsource of an ECS document (``{}`` without ``logwarden.source``)."""
+    found = event_logsources(doc)
+    return dict(found[0]) if found else {}
 
 
-def epoch(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp).timestamp()
+def make_correlator(rule: CorrelationRule, limits: Limits) -> Correlator:
+    if rule.type == "absence":
+        return AbsenceCorrelator(rule, limits)
+    if rule.type == "first_seen":
+        return FirstSeenCorrelator(rule, limits)
+    return SlidingCorrelator(rule, limits) if is_eager(rule) else TumblingCorrelator(rule, limits)
 
 
 @dataclass
-class _Group:
-    """Matches of one correlation for one group value, sorted by event time."""
+class EngineStats:
+    """Counters for metrics (monotonic); per-rule matches for ``--stats`` and tuning."""
 
-    times: list[float] = field(default_factory=list)
-    events: list[tuple[float, str, str]] = field(default_factory=list)  # (epoch, iso, doc id)
-    open: Detection | None = None
-    open_until: float = 0.0
+    events: int = 0
+    matches: int = 0
+    late_events: int = 0  # older than the watermark: single-event rules only, not correlated
+    bad_timestamps: int = 0  # no usable @timestamp: not correlated
+    excepted: int = 0  # rule matches dropped by an exception
+    rule_errors: int = 0  # evaluations that raised (a bug in a rule or the engine): the event goes on
+    rule_matches: Counter[str] = field(default_factory=Counter)
+    exception_hits: Counter[str] = field(default_factory=Counter)
 
 
 class RuleEngine:
     """Streams events through a :class:`RuleSet` and returns new or updated detections per batch."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        lateness_s: float = DEFAULT_LATENESS_S,
+        limits: Limits | None = None,
+        use_index: bool = True,
+        suppress_s: float = 0.0,
+    ) -> None:
         self.ruleset = ruleset
-        self._by_source: dict[tuple[tuple[str, str], ...], list[DetectionRule]] = {}
-        self._correlations_of: dict[str, list[CorrelationRule]] = {}
-        for corr in ruleset.correlations:
-            for rule_id in corr.rules:
-                self._correlations_of.setdefault(rule_id, []).append(corr)
-        self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
-        self._watermark = float("-inf")
+        self.limits = limits or Limits()
+        self.index = RuleIndex(ruleset.rules, enabled=use_index)
+        self.watermark = Watermark(lateness_s)
+        self.stats = EngineStats()
+        self.correlators = [make_correlator(c, self.limits) for c in ruleset.correlations]
+        self._dependents: dict[str, list[Correlator]] = {}
+        for correlator in self.correlators:
+            for rule_id in dict.fromkeys(correlator.rule.inputs):
+                self._dependents.setdefault(rule_id, []).append(correlator)
+        self._exceptions: dict[str, list[Any]] = {}
+        for exc in ruleset.exceptions:
+            for rule_id in exc.rules:
+                self._exceptions.setdefault(rule_id, []).append(exc)
+        metas = [r.meta for r in ruleset.rules] + [c.meta for c in ruleset.correlations]
+        self.suppressor = Suppressor({m.id: m.options.suppress_s for m in metas if m.options.suppress_s}, suppress_s)
+        self._chained: OrderedDict[str, None] = OrderedDict()  # correlation detections already fed onwards
+        self._next_deadline = float("inf")
         self._since_sweep = 0
-        self.matches = 0
+        self._failed_rules: set[str] = set()
+
+    @property
+    def matches(self) -> int:
+        return self.stats.matches
 
     def rules_for(self, doc: dict[str, Any]) -> list[DetectionRule]:
-        """The rules whose logsource fits the document (cached per logsource)."""
-        logsource = event_logsource(doc)
-        key = tuple(sorted(logsource.items()))
-        rules = self._by_source.get(key)
-        if rules is None:
-            rules = [
-                r
-                for r in self.ruleset.rules
-                if all(logsource.get(k, "").lower() == v.lower() for k, v in r.logsource.items())
-            ]
-            self._by_source[key] = rules
-        return rules
+        """The rules whose logsource fits the document."""
+        return self.index.rules_for(doc)
+
+    def candidates(self, doc: dict[str, Any]) -> list[DetectionRule]:
+        """The rules the index lets the document meet."""
+        return self.index.candidates(doc)
 
     def process(self, events: Sequence[NormalizedEvent]) -> list[Detection]:
         """Evaluate a batch; returns each new or changed detection once (its latest state)."""
         changed: dict[str, Detection] = {}
+        correlate = bool(self.correlators)
+        wm, stats, index = self.watermark, self.stats, self.index
+        rule_matches, dependents, exceptions = stats.rule_matches, self._dependents, self._exceptions
         for event in events:
-            doc = event.doc
-            when: float | None = None
-            for rule in self.rules_for(doc):
-                if not rule.matches(doc):
+            raw = event.doc
+            doc = FieldView.of(raw)
+            t: float | None = None
+            if correlate:
+                t = self._time(raw)
+                if t is not None and not wm.observe(t):
+                    stats.late_events += 1
+                    t = None
+            for rule in index.for_doc(raw).candidates(doc):
+                try:
+                    if not rule.predicate(doc):
+                        continue
+                except Exception:  # a rule bug must not stop the stream: counted, logged once per rule
+                    self._rule_failed(rule.meta)
                     continue
-                self.matches += 1
-                if when is None:
-                    when = epoch(event.timestamp)
-                    self._watermark = max(self._watermark, when)
+                rule_id = rule.meta.id
+                if rule_id in exceptions and self._excepted(rule_id, doc):
+                    continue
+                stats.matches += 1
+                rule_matches[rule_id] += 1
                 if rule.generate:
-                    det = self._single(rule, event)
+                    det = self._single(rule, event, doc)
                     changed[det.id] = det
-                for corr in self._correlations_of.get(rule.meta.id, ()):
-                    det_or_none = self._correlate(corr, event, when)
-                    if det_or_none is not None:
-                        changed[det_or_none.id] = det_or_none
+                if t is not None and rule_id in dependents:
+                    self._correlate(rule_id, Hit(rule_id, t, str(raw["@timestamp"]), event.doc_id, doc), changed)
+            if wm.value >= self._next_deadline:
+                self._advance(changed)
             self._since_sweep += 1
             if self._since_sweep >= SWEEP_EVERY:
                 self.expire()
-        return list(changed.values())
+        stats.events += len(events)
+        return self.suppressor.apply(changed.values())
 
-    def _single(self, rule: DetectionRule, event: NormalizedEvent) -> Detection:
-        m = rule.meta
-        return Detection(
-            id=detection_id(m.id, event.doc_id, event.timestamp),
-            rule_id=m.id,
-            rule_name=m.name,
-            title=m.title,
-            description=m.description,
-            level=m.level,
-            group={},
-            first_seen=event.timestamp,
-            last_seen=event.timestamp,
-            event_count=1,
-            event_ids=[event.doc_id],
-            tags=list(m.tags),
-        )
-
-    def _correlate(self, corr: CorrelationRule, event: NormalizedEvent, when: float) -> Detection | None:
-        values: list[str] = []
-        for name in corr.group_by:
-            found = field_getter(name)(event.doc)
-            if not found:
-                return None  # an event without the group-by field cannot join a group
-            values.append(str(found[0]))
-        key = (corr.meta.id, tuple(values))
-        group = self._groups.setdefault(key, _Group())
-        pos = bisect.bisect_right(group.times, when)
-        group.times.insert(pos, when)
-        group.events.insert(pos, (when, event.timestamp, event.doc_id))
-        # keep only the last `timespan` seconds before the newest event of the group
-        horizon = group.times[-1] - corr.timespan_s
-        cut = bisect.bisect_left(group.times, horizon)
-        if cut:
-            del group.times[:cut], group.events[:cut]
-        if when < horizon:
-            return None  # older than the group's current window: counted nowhere
-        # an open detection takes the group's later events until its window closes, and late events up to
-        # one timespan before its first event (they belong to the same burst); older stragglers do not
-        if group.open is not None and group.open_until - 2 * corr.timespan_s <= when <= group.open_until:
-            det = group.open
-            det.event_count += 1
-            det.last_seen = max(det.last_seen, event.timestamp)
-            det.first_seen = min(det.first_seen, event.timestamp)
-            if len(det.event_ids) < MAX_EVENT_IDS:
-                det.event_ids.append(event.doc_id)
-            return det
-        if not corr.condition_met(len(group.events)):
-            return None
-        first = group.events[0]
-        m = corr.meta
-        group_map = dict(zip(corr.group_by, values, strict=True))
-        det = Detection(
-            id=detection_id(m.id, ",".join(f"{k}={v}" for k, v in sorted(group_map.items())), first[1]),
-            rule_id=m.id,
-            rule_name=m.name,
-            title=m.title,
-            description=m.description,
-            level=m.level,
-            group=group_map,
-            first_seen=first[1],
-            last_seen=group.events[-1][1],
-            event_count=len(group.events),
-            event_ids=[e[2] for e in group.events][:MAX_EVENT_IDS],
-            tags=list(m.tags),
-        )
-        group.open = det
-        group.open_until = first[0] + corr.timespan_s
-        return det
+    def flush(self) -> list[Detection]:
+        """End of input: close every window and fire every pending absence (the engine is done after this)."""
+        changed: dict[str, Detection] = {}
+        self.watermark.close_all()
+        self._advance(changed)
+        return self.suppressor.apply(changed.values())
 
     def expire(self) -> int:
-        """Drop correlation groups the watermark has left behind; returns how many were dropped."""
+        """Drop correlation state the watermark has left behind; returns how many groups were dropped."""
         self._since_sweep = 0
-        spans = {c.meta.id: c.timespan_s for c in self.ruleset.correlations}
-        stale = [
-            key
-            for key, g in self._groups.items()
-            if (g.times[-1] if g.times else float("-inf")) + spans[key[0]] < self._watermark
-            and g.open_until < self._watermark
-        ]
-        for key in stale:
-            del self._groups[key]
-        return len(stale)
+        return sum(c.expire(self.watermark.value) for c in self.correlators)
 
     @property
     def group_count(self) -> int:
-        return len(self._groups)
+        return sum(c.group_count for c in self.correlators)
+
+    def counters(self) -> dict[str, int]:
+        """Monotonic counters and gauges for the metrics bundle (no high-cardinality labels)."""
+        s = self.stats
+        return {
+            "events": s.events,
+            "matches": s.matches,
+            "late_events": s.late_events,
+            "bad_timestamps": s.bad_timestamps,
+            "excepted": s.excepted,
+            "rule_errors": s.rule_errors,
+            "suppressed": self.suppressor.suppressed,
+            "evicted_groups": sum(c.evicted for c in self.correlators),
+            "truncated_events": sum(c.truncated for c in self.correlators),
+            "groups": self.group_count,
+        }
+
+    def _time(self, doc: dict[str, Any]) -> float | None:
+        try:
+            return event_time(str(doc["@timestamp"]))
+        except (KeyError, ValueError, TypeError):
+            self.stats.bad_timestamps += 1
+            return None
+
+    def _rule_failed(self, meta: RuleMeta) -> None:
+        self.stats.rule_errors += 1
+        if meta.id not in self._failed_rules:
+            self._failed_rules.add(meta.id)
+            log.exception("rule %s (%s:%d) failed on an event; counted in rule_errors", meta.name, meta.path, meta.line)
+
+    def _excepted(self, rule_id: str, doc: FieldView) -> bool:
+        for exc in self._exceptions.get(rule_id, ()):
+            if exc.predicate(doc):
+                self.stats.excepted += 1
+                self.stats.exception_hits[exc.id] += 1
+                return True
+        return False
+
+    def _correlate(self, rule_id: str, hit: Hit, changed: dict[str, Detection]) -> None:
+        """Feed a hit to the correlations of ``rule_id``; new correlation detections feed theirs in turn."""
+        exceptions = self._exceptions
+        for correlator in self._dependents[rule_id]:
+            if correlator.rule_id in exceptions and self._excepted(correlator.rule_id, hit.doc):
+                continue
+            hit.risk = _risk(hit.doc, correlator.risk_field) if correlator.risk_field else None
+            try:
+                found = correlator.add(hit, self.watermark.value)
+            except Exception:  # same for a correlation
+                self._rule_failed(correlator.rule.meta)
+                continue
+            if found:
+                self._collect(correlator, found, changed)
+            if correlator.next_deadline < self._next_deadline:
+                self._next_deadline = correlator.next_deadline
+
+    def _advance(self, changed: dict[str, Detection]) -> None:
+        for correlator in self.correlators:
+            if correlator.next_deadline <= self.watermark.value:
+                self._collect(correlator, correlator.advance(self.watermark.value), changed)
+        self._next_deadline = min((c.next_deadline for c in self.correlators), default=float("inf"))
+
+    def _collect(self, correlator: Correlator, detections: list[Detection], changed: dict[str, Detection]) -> None:
+        rule = correlator.rule
+        for det in detections:
+            if rule.output:
+                changed[det.id] = det
+            if rule.meta.id in self._dependents and det.id not in self._chained:
+                self._chained[det.id] = None
+                if len(self._chained) > 100_000:
+                    self._chained.popitem(last=False)
+                view = FieldView.of(nest(dict(det.group)))
+                hit = Hit(rule.meta.id, event_time(det.last_seen), det.last_seen, det.id, view)
+                self._correlate(rule.meta.id, hit, changed)
+
+    def _single(self, rule: DetectionRule, event: NormalizedEvent, doc: FieldView) -> Detection:
+        m: RuleMeta = rule.meta
+        stamp = str(event.doc.get("@timestamp", ""))
+        group = {f: str(v) for f in m.options.suppress_by if (v := first_value(doc, f)) is not None}
+        field_name = m.options.risk_score_field
+        risk = _risk(doc, field_name) if field_name else None
+        return Detection(
+            id=detection_id(m.id, event.doc_id, stamp),
+            rule_id=m.id,
+            rule_name=m.name,
+            title=m.title,
+            description=m.description,
+            level=m.level,
+            group=group,
+            first_seen=stamp,
+            last_seen=stamp,
+            event_count=1,
+            event_ids=[event.doc_id],
+            tags=list(m.tags),
+            risk_score=risk if risk is not None else m.default_risk,
+        )
+
+
+def _risk(doc: FieldView, field_name: str) -> float | None:
+    """A 0-100 risk score from an event field (clamped), None when absent or not a number."""
+    value = number(first_value(doc, field_name))
+    return None if value is None or value != value else min(100.0, max(0.0, float(value)))
+
+
+__all__ = ["EngineStats", "LogSource", "RuleEngine", "event_logsource", "make_correlator"]

@@ -4,7 +4,9 @@
 - every rule has id (a UUID), title, level and description;
 - correlations and standalone rules of level medium or above carry ATT&CK tags (a tactic and a technique);
 - rules may only use fields of the catalogue (``ingest.ecs.EVENT_FIELDS``), detection keys and group-by;
-- files are named ``rules/<logsource>/<tactic>_<behaviour>.yml``.
+- files are named ``rules/<logsource>/<tactic>_<behaviour>.yml``;
+- every rule file has test events beside it, with a positive and a negative case for each rule that alerts,
+  and they pass; lint finds nothing (exceptions in ``rules/exceptions.yml`` have not expired).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from detectors.sigma.loader import TEST_SUFFIX, load_rules, rule_files
+from detectors.sigma import testing
+from detectors.sigma.lint import lint
+from detectors.sigma.loader import PLACEHOLDER_FILE, TEST_SUFFIX, load_rules, rule_files
+from detectors.sigma.rule_exceptions import is_exception_file
 from ingest.ecs import EVENT_FIELDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,7 +162,7 @@ def test_rules_only_use_catalogued_fields(docs: list[tuple[Path, dict[str, Any]]
 def test_rule_files_follow_the_naming_scheme() -> None:
     offenders = []
     for path in sorted(RULES.rglob("*")):
-        if path.is_dir() or path.name.endswith(TEST_SUFFIX):
+        if path.is_dir() or path.name.endswith(TEST_SUFFIX) or is_exception_file(path) or path.name == PLACEHOLDER_FILE:
             continue
         rel = path.relative_to(RULES)
         if len(rel.parts) != 2:
@@ -187,3 +192,32 @@ def test_policy_helpers_find_fields_through_modifiers_and_lists() -> None:
     assert detection_fields(detection) == {"user.id", "source.ip", "event.action", "url.path"}
     corr = {"correlation": {"group-by": ["user.id"], "condition": {"gte": 3, "field": "source.ip"}}}
     assert used_fields(corr) == {"user.id", "source.ip"}
+
+
+def test_every_alerting_rule_has_positive_and_negative_tests_that_pass() -> None:
+    ruleset = load_rules([RULES])
+    alerting = [r.meta for r in ruleset.rules if r.generate] + [c.meta for c in ruleset.correlations if c.output]
+    offenders = []
+    for meta in alerting:
+        path = testing.rule_tests_path(Path(meta.path))
+        if not path.exists():
+            offenders.append(f"{meta.path}: no test events ({path.name})")
+            continue
+        cases = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("tests") or []
+        wanted = [
+            (spec if isinstance(spec, int) else spec.get("count", 1))
+            for case in cases
+            for ref, spec in (case.get("expect") or {}).items()
+            if ref in (meta.name, meta.id)
+        ]
+        if not any(n > 0 for n in wanted) or 0 not in wanted:
+            offenders.append(f"{path.relative_to(ROOT)} [{meta.name}]: needs a positive and a negative case")
+    report = testing.run_rule_tests([RULES], ruleset)
+    offenders += [f"{c.path}:{c.line}: {c.name}: {'; '.join(c.failures)}" for c in report.cases if not c.ok]
+    offenders += [str(e) for e in report.errors]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_lint_finds_nothing_in_the_shipped_rules() -> None:
+    problems = lint([RULES]).problems
+    assert not problems, "\n".join(str(p) for p in problems)

@@ -23,9 +23,12 @@ from typing import Any
 
 import pytest
 
+from ingest.privacy.pseudonymize import Pseudonymizer, derive_key_id
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "local" / "services.sh"
 RUN_DIR = Path(os.environ.get("LOGWARDEN_SVC_RUN", "/tmp/logwarden-svc"))
+PSEUDONYMIZATION_KEY = "integration-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 REQUIRED = ("KAFKA_BOOTSTRAP_SERVERS", "ELASTICSEARCH_URL", "ALERTMANAGER_URL", "PROMETHEUS_URL")
 
 
@@ -158,8 +161,15 @@ def deployment(services: Services, tmp_path: Path) -> dict[str, str]:
         "LOGWARDEN_BATCH_SIZE": "500",
         "LOGWARDEN_POLL_TIMEOUT_S": "0.5",
         "LOGWARDEN_STORE_PATH": str(tmp_path / "store"),
+        "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY": PSEUDONYMIZATION_KEY,
     }
 
 
 def topic_of(deployment: dict[str, str]) -> str:
     return str(next(iter(json.loads(deployment["LOGWARDEN_TOPICS"]))))
+
+
+def pseudonym(value: str) -> str:
+    """What the deployments' privacy step turns ``value`` into (same key, same algorithm)."""
+    key = PSEUDONYMIZATION_KEY.encode()
+    return Pseudonymizer(key, derive_key_id(key), ()).pseudonym(value)

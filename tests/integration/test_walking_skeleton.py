@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ingest.sources.synthetic import generate_api_access, to_json_line
 
-from .conftest import Services, get_json, logwarden_cli, wait_until
+from .conftest import Services, get_json, logwarden_cli, pseudonym, wait_until
 
 RULE = "api_login_brute_force"
 MALFORMED = [b"{not json", b'{"timestamp": "2026-11-02T08:00:00Z", "method": "GET", "path": "/v1/models"}']
@@ -72,6 +72,11 @@ def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
         source = doc["hits"]["hits"][0]["_source"]
         assert source["event"]["category"] == ["authentication", "web"]
         assert source["logwarden"]["source"] == "api_access"
+        # privacy: user identifiers are pseudonymized before Elasticsearch, consistently across events
+        victim = attack[0].raw["user_id"]
+        raw_hits = es.count(index=f"{prefix}-events", query={"term": {"user.id": victim}})["count"]
+        pseudo_hits = es.count(index=f"{prefix}-events", query={"term": {"user.id": pseudonym(victim)}})["count"]
+        assert raw_hits == 0 and pseudo_hits >= len(attack)
 
         # the alert document
         def alert_docs() -> list[dict[str, Any]]:
@@ -82,8 +87,9 @@ def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
         assert isinstance(alerts, list)
         alert = alerts[0]
         target_user = attack[0].raw["user_id"]
+        entity = f"user.id={pseudonym(target_user)}"  # identifiers reach Elasticsearch only as pseudonyms
         assert alert["event"]["kind"] == "alert"
-        assert alert["logwarden"]["alert"]["entity"] == f"user.id={target_user}"
+        assert alert["logwarden"]["alert"]["entity"] == entity
         assert alert["logwarden"]["alert"]["event_count"] >= 10
         assert "T1110.001" in alert["threat"]["technique"]["id"]
 
@@ -100,8 +106,8 @@ def test_events_flow_from_kafka_to_elasticsearch_alertmanager_and_prometheus(
         assert labels["alertname"] == RULE
         assert labels["severity"] == "high"
         assert labels["rule_id"] == alert["rule"]["id"]
-        assert target_user not in json.dumps(labels), "entities belong in annotations, not labels"
-        assert am_alerts[0]["annotations"]["entity"] == f"user.id={target_user}"
+        assert pseudonym(target_user) not in json.dumps(labels), "entities belong in annotations, not labels"
+        assert am_alerts[0]["annotations"]["entity"] == entity
         assert am_alerts[0]["generatorURL"].startswith("http://kibana.example:5601/app/discover")
 
         # logwarden_alerts_total, scraped by the real Prometheus

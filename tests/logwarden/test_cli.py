@@ -14,14 +14,17 @@ import pytest
 
 LOGWARDEN = Path(sys.executable).parent / "logwarden"
 SECRET = "hunter2-very-secret"
+PSEUDONYMIZATION_KEY = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+UNSET = "\x00unset"  # pass as a value to drop a variable from the environment
 
 
 def env(**extra: str) -> dict[str, str]:
     """The environment without any LOGWARDEN_* of the caller, plus ``extra``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
     base["LOGWARDEN_METRICS_PORT"] = "0"  # never bind the default port in tests
+    base["LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY"] = PSEUDONYMIZATION_KEY
     base.update(extra)
-    return base
+    return {k: v for k, v in base.items() if v != UNSET}
 
 
 def start(args: list[str], cwd: Path, **extra: str) -> subprocess.Popen[str]:
@@ -130,3 +133,26 @@ def test_version(tmp_path: Path) -> None:
 
     result = run(["version"], tmp_path)
     assert (result.returncode, result.stdout.strip()) == (0, __version__)
+
+
+def test_run_without_a_pseudonymization_key_refuses_to_start(tmp_path: Path) -> None:
+    result = run(["run"], tmp_path, LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY=UNSET)
+    assert result.returncode == 2
+    assert "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_privacy_can_be_switched_off_explicitly_but_not_by_omission(tmp_path: Path) -> None:
+    line = tmp_path / "one.jsonl"
+    line.write_text('{"timestamp":"2026-11-02T08:00:00Z","method":"GET","path":"/","status":200,"user_id":"u-7"}\n')
+    refused = run(
+        ["normalize", "--source", "api_access", str(line)], tmp_path, LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY=UNSET
+    )
+    assert refused.returncode == 2 and "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY" in refused.stderr
+    off = run(
+        ["normalize", "--source", "api_access", str(line)],
+        tmp_path,
+        LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY=UNSET,
+        LOGWARDEN_PRIVACY__PSEUDONYMIZE="false",
+    )
+    assert off.returncode == 0, off.stderr
+    assert '"id":"u-7"' in off.stdout  # the operator chose clear identifiers, explicitly

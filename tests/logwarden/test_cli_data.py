@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import date
@@ -13,9 +14,14 @@ from logwarden.retention import expired_indices
 GOOD = b'{"timestamp":"2026-11-02T08:00:00.000Z","method":"GET","path":"/v1/models","status":200,"user_id":"u1"}'
 
 
+KEY = "test-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
 def normalize(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
+    env["LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY"] = KEY
     return subprocess.run(
-        [sys.executable, "-m", "logwarden", "normalize", *args], input=stdin, capture_output=True, timeout=60
+        [sys.executable, "-m", "logwarden", "normalize", *args], input=stdin, capture_output=True, timeout=60, env=env
     )
 
 
@@ -25,7 +31,9 @@ def test_normalize_prints_ecs_lines_and_exits_0_when_all_parse(tmp_path: Path) -
     result = normalize("--source", "api_access", str(path))
     assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [d["user"]["id"] for d in docs] == ["u1", "u2"]
+    pseudonyms = [d["user"]["id"] for d in docs]
+    assert all(p.startswith("ps_") for p in pseudonyms) and len(set(pseudonyms)) == 2  # identifiers never in clear
+    assert b"u1" not in result.stdout
     assert all(d["event"]["dataset"] == "logwarden.api_access" for d in docs)
 
 

@@ -80,11 +80,11 @@ correlation:
 level: high
 """
 
-VALUE_COUNT = """\
-title: Unsupported correlation
+NO_PERCENTILE = """\
+title: Percentile without a percentile
 id: 55555555-5555-4555-8555-555555555555
 correlation:
-  type: value_count
+  type: value_percentile
   rules:
     - failed_login
   group-by:
@@ -159,14 +159,14 @@ def test_bad_second_document_reports_its_own_line(tmp_path: Path) -> None:
 
 
 def test_every_problem_of_a_file_is_reported_and_the_good_rules_load(tmp_path: Path) -> None:
-    path = write(tmp_path, "rules.yml", BASE, BAD_MODIFIER, NO_ID, UNKNOWN_REF, VALUE_COUNT, CORRELATION)
+    path = write(tmp_path, "rules.yml", BASE, BAD_MODIFIER, NO_ID, UNKNOWN_REF, NO_PERCENTILE, CORRELATION)
     ruleset = load_rules([path])
     assert len(ruleset.errors) == 4, [str(e) for e in ruleset.errors]
     by_line = {e.line: e.message for e in ruleset.errors}
     assert "nosuchmodifier" in by_line[line_of(path, "title: Bad modifier")]
     assert "no id" in by_line[line_of(path, "title: No id")]
     assert "no_such_rule" in by_line[line_of(path, "title: Dangling correlation")]
-    assert "value_count" in by_line[line_of(path, "title: Unsupported correlation")]
+    assert "percentile" in by_line[line_of(path, "title: Percentile without a percentile")]
     assert all(e.path == str(path) for e in ruleset.errors)
     assert [r.meta.name for r in ruleset.rules] == ["failed_login"]
     assert [c.meta.name for c in ruleset.correlations] == ["many_failed_logins"]

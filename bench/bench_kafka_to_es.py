@@ -1,0 +1,126 @@
+"""End-to-end ingest throughput on the real stack: Kafka -> ``logwarden run`` -> Elasticsearch.
+
+    sudo deploy/local/services.sh start all
+    .venv/bin/python bench/bench_kafka_to_es.py [--events 200000] [--runs 3]
+
+Each run produces ``--events`` generated gateway events to a fresh topic, then times one worker
+(``logwarden run --until-idle``) from start until every event is indexed, and reads its peak RSS.
+Baseline, measured in the same run on the same topic: a bare kafka-python consumer reading the
+records without processing them (the transport's own ceiling for one Python process).
+Figures only (median of the runs); never part of the test run's pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from itertools import islice
+from pathlib import Path
+
+from elasticsearch import Elasticsearch
+from kafka import KafkaConsumer, KafkaProducer
+
+from ingest.sources.synthetic import generate_api_access, to_json_line
+
+RUN_DIR = Path(os.environ.get("LOGWARDEN_SVC_RUN", "/tmp/logwarden-svc"))
+
+
+def services() -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in (RUN_DIR / "services.env").read_text().splitlines() if "=" in line)
+    return dict(pairs)
+
+
+def produce(bootstrap: str, topic: str, raws: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, batch_size=262144)
+    for raw in raws:
+        producer.send(topic, raw)
+    producer.flush()
+    producer.close()
+
+
+def bare_consume(bootstrap: str, topic: str, n: int) -> float:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=f"bare-{uuid.uuid4().hex[:6]}"
+    )
+    seen, started = 0, time.perf_counter()
+    while seen < n:
+        for messages in consumer.poll(timeout_ms=500, max_records=5000).values():
+            seen += len(messages)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return n / elapsed
+
+
+def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> tuple[float, float]:
+    """(events/s, peak RSS MiB) of one `logwarden run` indexing n events."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "logwarden", "run", "--until-idle", "2"], env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr[-2000:])
+    elapsed = time.perf_counter() - started - 2.0  # minus the idle wait at the end
+    es.indices.refresh(index=f"{prefix}-events")
+    indexed = int(es.count(index=f"{prefix}-events")["count"])
+    if indexed != n:
+        raise SystemExit(f"indexed {indexed} of {n}")
+    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return n / elapsed, rss_mib
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    args = parser.parse_args()
+    svc = services()
+    raws = [to_json_line(e) for e in islice(generate_api_access(rate_per_s=50, duration=_hours(24)), args.events)]
+    es = Elasticsearch(svc["ELASTICSEARCH_URL"])
+    bare, worker, rss = [], [], []
+    for run in range(args.runs):
+        run_id = uuid.uuid4().hex[:8]
+        topic, prefix = f"bench-{run_id}", f"bench-{run_id}"
+        env = {
+            **os.environ,
+            "LOGWARDEN_KAFKA_BOOTSTRAP_SERVERS": svc["KAFKA_BOOTSTRAP_SERVERS"],
+            "LOGWARDEN_ELASTICSEARCH_URL": svc["ELASTICSEARCH_URL"],
+            "LOGWARDEN_TOPICS": json.dumps({topic: "api_access"}),
+            "LOGWARDEN_KAFKA_GROUP_ID": f"bench-{run_id}",
+            "LOGWARDEN_INDEX_PREFIX": prefix,
+            "LOGWARDEN_INDEX_REPLICAS": "0",
+            "LOGWARDEN_METRICS_PORT": "0",
+            "LOGWARDEN_BATCH_SIZE": str(args.batch_size),
+            "LOGWARDEN_LOG_LEVEL": "WARNING",
+        }
+        subprocess.run([sys.executable, "-m", "logwarden", "setup"], env=env, check=True, capture_output=True)
+        produce(svc["KAFKA_BOOTSTRAP_SERVERS"], topic, raws)
+        bare.append(bare_consume(svc["KAFKA_BOOTSTRAP_SERVERS"], topic, len(raws)))
+        rate, peak = worker_run(env, es, prefix, len(raws))
+        worker.append(rate)
+        rss.append(peak)
+        es.indices.delete(index=f"{prefix}-*")
+        print(f"run {run + 1}: bare consumer {bare[-1]:,.0f}/s, logwarden run {rate:,.0f}/s, peak RSS {peak:.0f} MiB")
+    print(
+        f"median of {args.runs}: bare consumer {statistics.median(bare):,.0f} events/s; "
+        f"logwarden run {statistics.median(worker):,.0f} events/s "
+        f"({statistics.median(worker) / statistics.median(bare):.2f}x the bare consumer); "
+        f"peak RSS {max(rss):.0f} MiB"
+    )
+
+
+def _hours(n: int):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    return timedelta(hours=n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Cost of the privacy and enrichment transforms on generated api_access traffic (medians, with a baseline).
+
+    .venv/bin/python bench/bench_privacy.py [--events 50000] [--runs 5] [--geoip]
+
+Baseline: ``orjson.loads`` of the same raw lines, in the same run. Reported, as events/s and µs per event:
+
+- decode + parse + normalize (no transform);
+- the same plus the default privacy chain (minimize, pseudonymize, redact, mask) and ``orjson.dumps`` of the
+  result: the project target (100k events/s on one core) is for this row;
+- plus sealing (AES-256-GCM of the identifiers), then plus enrichment (related, user agent; ``--geoip`` adds
+  GeoIP on a small generated database, which needs the dev dependency ``mmdb-writer``);
+- each transform alone, on already normalized documents (fresh copies, not timed).
+
+Figures only; never part of the test run's pass/fail. The machines are small and noisy: compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.enrich.config import EnrichmentConfig, build_enrichment_transforms
+from ingest.pipeline import Normalizer, Transform
+from ingest.privacy.config import PrivacyConfig, build_privacy_transforms
+from ingest.privacy.encrypt import generate_key
+from ingest.records import Record
+from ingest.sources.synthetic import generate_api_access, to_json_line
+
+KEY = "bench-pseudonymization-key-0123456789abcdef"
+
+
+def median_seconds(fn: Callable[[], object], runs: int, setup: Callable[[], None] | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        if setup is not None:
+            setup()
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def geoip_config(directory: Path) -> EnrichmentConfig:
+    from mmdb_writer import MmdbU32, MMDBWriter  # dev dependency
+    from netaddr import IPSet
+
+    city = MMDBWriter(ip_version=6, database_type="GeoLite2-City", languages=["en"], ipv4_compatible=True)
+    asn = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", languages=["en"], ipv4_compatible=True)
+    for i, prefix in enumerate(["73.0.0.0/8", "98.0.0.0/8", "34.0.0.0/8", "52.0.0.0/8", "91.0.0.0/8", "81.0.0.0/8"]):
+        city.insert_network(
+            IPSet([prefix]),
+            {
+                "country": {"iso_code": "US", "names": {"en": "United States"}},
+                "city": {"names": {"en": f"City {i}"}},
+                "location": {"latitude": 40.0 + i, "longitude": -74.0 - i},
+            },
+        )
+        asn.insert_network(
+            IPSet([prefix]), {"autonomous_system_number": MmdbU32(64500 + i), "autonomous_system_organization": "ISP"}
+        )
+    city.to_db_file(str(directory / "city.mmdb"))
+    asn.to_db_file(str(directory / "asn.mmdb"))
+    return EnrichmentConfig(geoip_city_db=directory / "city.mmdb", geoip_asn_db=directory / "asn.mmdb")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--geoip", action="store_true", help="add GeoIP (needs mmdb-writer to build a database)")
+    args = parser.parse_args()
+
+    stream = generate_api_access(duration=timedelta(hours=24), scenarios=("brute_force", "credential_stuffing"))
+    raws = [to_json_line(e) for e in islice(stream, args.events)]
+    records = [Record("api_access", raw, "bench", 0, i) for i, raw in enumerate(raws)]
+    n = len(records)
+
+    privacy = build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY))
+    sealing = build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY, encryption_keys={"k1": generate_key()}))
+    with tempfile.TemporaryDirectory() as tmp:
+        enrich_config = geoip_config(Path(tmp)) if args.geoip else EnrichmentConfig()
+        enrichment = build_enrichment_transforms(enrich_config)
+
+        def pipeline(transforms: Sequence[Transform], serialize: bool) -> Callable[[], object]:
+            normalizer = Normalizer(transforms)
+
+            def run() -> object:
+                events, _ = normalizer.normalize_all(records)
+                if serialize:
+                    for event in events:
+                        orjson.dumps(event.doc)
+                return events
+
+            return run
+
+        def baseline() -> None:
+            for raw in raws:
+                orjson.loads(raw)
+
+        rows: list[tuple[str, float]] = [
+            ("baseline orjson.loads", median_seconds(baseline, args.runs)),
+            ("parse + normalize", median_seconds(pipeline([], False), args.runs)),
+            ("parse + normalize + dumps", median_seconds(pipeline([], True), args.runs)),
+            ("  + privacy (target row)", median_seconds(pipeline(privacy, True), args.runs)),
+            ("  + privacy + sealing", median_seconds(pipeline(sealing, True), args.runs)),
+            ("  + enrichment + privacy", median_seconds(pipeline([*enrichment, *privacy], True), args.runs)),
+            (
+                "  + enrichment + privacy + sealing",
+                median_seconds(pipeline([*enrichment, *sealing], True), args.runs),
+            ),
+        ]
+
+        # each transform alone on normalized documents, in chain order (fresh copies per run)
+        parsed, _ = Normalizer().normalize_all(records)
+        frozen = [orjson.dumps(e.doc) for e in parsed]
+        chain: list[Transform] = [*enrichment, *sealing]
+        stage_inputs: list[list[bytes]] = []
+        docs = [orjson.loads(b) for b in frozen]
+        for transform in chain:
+            stage_inputs.append([orjson.dumps(d) for d in docs])
+            docs = [transform(d) for d in docs]
+        single: list[tuple[str, float]] = []
+        for transform, inputs in zip(chain, stage_inputs, strict=True):
+            batch: list[dict[str, Any]] = []
+
+            def setup(inputs: list[bytes] = inputs, batch: list[dict[str, Any]] = batch) -> None:
+                batch[:] = [orjson.loads(b) for b in inputs]
+
+            def apply(transform: Transform = transform, batch: list[dict[str, Any]] = batch) -> None:
+                for doc in batch:
+                    transform(doc)
+
+            single.append((repr(transform), median_seconds(apply, args.runs, setup)))
+
+    base = rows[0][1]
+    print(f"events: {n}, runs: {args.runs} (median), geoip: {args.geoip}")
+    print(f"{'stage':38} {'events/s':>12} {'µs/event':>9} {'x baseline':>10}")
+    for name, seconds in rows:
+        print(f"{name:38} {n / seconds:>12,.0f} {seconds / n * 1e6:>9.2f} {seconds / base:>10.1f}")
+    print("\neach transform alone (normalized documents as input):")
+    for name, seconds in single:
+        print(f"  {name[:60]:60} {seconds / n * 1e6:>7.2f} µs/event")
+
+
+if __name__ == "__main__":
+    main()
