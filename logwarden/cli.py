@@ -58,6 +58,13 @@ def setup(
 
     settings = configure(config)
     done: list[str] = []
+    key_file = settings.privacy.pseudonymization_key_file
+    if key_file is not None and not key_file.exists():
+        from ingest.privacy.config import load_or_create_key_file
+
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        load_or_create_key_file(key_file)  # generated once (mode 0600); back it up: pseudonyms depend on it
+        done.append(f"pseudonymization key {key_file}")
     if elasticsearch:
         es = elasticsearch_client(settings)
         try:

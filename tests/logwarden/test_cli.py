@@ -156,3 +156,17 @@ def test_privacy_can_be_switched_off_explicitly_but_not_by_omission(tmp_path: Pa
     )
     assert off.returncode == 0, off.stderr
     assert '"id":"u-7"' in off.stdout  # the operator chose clear identifiers, explicitly
+
+
+def test_setup_generates_the_pseudonymization_key_file_once(tmp_path: Path) -> None:
+    key_file = tmp_path / "state" / "pseudonymization.key"
+    extra = {
+        "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY": UNSET,
+        "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY_FILE": str(key_file),
+    }
+    first = run(["setup", "--no-kafka", "--no-elasticsearch"], tmp_path, **extra)
+    assert first.returncode == 0, first.stderr
+    key = key_file.read_text()
+    assert len(key.strip()) >= 32 and (key_file.stat().st_mode & 0o777) == 0o600
+    again = run(["setup", "--no-kafka", "--no-elasticsearch"], tmp_path, **extra)
+    assert again.returncode == 0 and key_file.read_text() == key  # never rotated behind the operator's back
