@@ -51,6 +51,7 @@ def setup(
     config: ConfigOption = None,
     kafka: Annotated[bool, typer.Option(help="Create the Kafka topics and their .dlq topics.")] = True,
     elasticsearch: Annotated[bool, typer.Option(help="Install index templates and the alerts index.")] = True,
+    kibana: Annotated[str | None, typer.Option(help="Kibana URL: import the data views and dashboards.")] = None,
 ) -> None:
     """Prepare Elasticsearch (index templates, alerts index) and Kafka (topics). Safe to run again."""
     from logwarden.setup import setup_elasticsearch, setup_kafka
@@ -73,6 +74,10 @@ def setup(
             es.close()
     if kafka:
         done += setup_kafka(settings)
+    if kibana:
+        from logwarden.kibana import setup_kibana
+
+        done += setup_kibana(kibana, settings.index_prefix)
     for line in done:
         err.print(f"[green]ok[/green] {escape(line)}")
     err.print(f"setup complete ({len(done)} changes)")

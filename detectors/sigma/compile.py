@@ -45,6 +45,7 @@ from detectors.sigma.fields import FieldView
 from detectors.sigma.values import (
     STRING_TESTS,
     UnsupportedSigma,
+    equality_keys,
     keyword_value,
     string_parts,
     string_shape,
@@ -184,7 +185,7 @@ def _same_field_strings(args: list[Any]) -> Compiled | None:
 
 def _string_field(name: str, shapes: list[tuple[str, str, bool]]) -> Predicate:
     """Any value of ``name`` passes any of the string tests (equalities become one set lookup)."""
-    equal = {needle for op, needle, cased in shapes if op == "eq" and not cased}
+    equal = {key for op, needle, cased in shapes if op == "eq" and not cased for key in equality_keys(needle)}
     equal_cased = {needle for op, needle, cased in shapes if op == "eq" and cased}
     others = [(STRING_TESTS[op], needle, cased) for op, needle, cased in shapes if op != "eq"]
     if not equal_cased and not others:
@@ -239,7 +240,7 @@ def _atoms(name: str, value: Any) -> frozenset[Key] | None:
         parts = string_parts(value)
         pieces = [p for p in parts if isinstance(p, str)]
         if len(pieces) == len(parts):
-            return frozenset({("eq", name, "".join(pieces).lower())})
+            return frozenset(("eq", name, key) for key in equality_keys("".join(pieces).lower()))
         longest = max(pieces, key=len, default="")
         return frozenset({("sub", name, longest.lower())}) if len(longest) >= 2 else None
     if isinstance(value, SigmaRegularExpression):

@@ -138,6 +138,8 @@ class FirstSeenCorrelator(Correlator):
                 self.learn_until = hit.t + self.rule.learning_s
             until = self.learn_until
         seen = g.values.get(value)
+        if seen is not None and seen < hit.t - self.rule.timespan_s:
+            seen = None  # remembered for `timespan` only (docs/rules.md), whenever the expiry sweep runs
         g.values[value] = hit.t if seen is None else max(seen, hit.t)
         g.values.move_to_end(value)
         if len(g.values) > self.limits.max_items:

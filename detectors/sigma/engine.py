@@ -120,7 +120,7 @@ class RuleEngine:
             t: float | None = None
             if correlate:
                 t = self._time(raw)
-                if t is not None and not wm.observe(t):
+                if t is not None and not wm.observe(t, (event.record.topic, event.record.partition)):
                     stats.late_events += 1
                     t = None
             for rule in index.for_doc(raw).candidates(doc):

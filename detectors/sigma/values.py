@@ -62,7 +62,7 @@ def text(v: Any) -> str | None:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
-        return str(v)
+        return number_key(v)
     return None
 
 
@@ -128,6 +128,30 @@ def string_parts(value: SigmaString) -> list[str | SpecialChars]:
     return parts
 
 
+def number_key(x: float) -> str:
+    """One text per number, whatever the producer wrote: ``number_key(100.0) == number_key(100) == '100'``."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else repr(float(x))
+
+
+def equality_keys(s: str) -> frozenset[str]:
+    """The texts a plain value equals: itself, and for a number the one text of that number.
+
+    Numbers in documents read as :func:`number_key` (see :func:`text`), so ``'100'`` and ``'100.0'`` both
+    equal the values 100 and 100.0, whatever the producer wrote, as Elasticsearch compares numbers.
+    """
+    number_value = plain_number(s)
+    return frozenset({s} if number_value is None else {s, number_key(number_value)})
+
+
+def plain_number(s: str) -> float | None:
+    """The number a plain Sigma value spells (``'100'``, ``'-2.5'``), None for anything else."""
+    try:
+        value = float(s)
+    except ValueError:
+        return None
+    return value if s.strip() == s and "_" not in s and value == value and abs(value) != float("inf") else None
+
+
 def string_matcher(value: SigmaString, *, cased: bool) -> Matcher:
     """Match a Sigma string (wildcards, escapes, case) against the text of a scalar, with fast paths."""
     parts = string_parts(value)
@@ -136,8 +160,8 @@ def string_matcher(value: SigmaString, *, cased: bool) -> Matcher:
     plain = [p for p in parts if isinstance(p, str)]
     specials = [p for p in parts if not isinstance(p, str)]
     if not specials:
-        want = norm("".join(plain))
-        return lambda v: (t := text(v)) is not None and norm(t) == want
+        wants = equality_keys(norm("".join(plain)))
+        return lambda v: (t := text(v)) is not None and norm(t) in wants
     shape = tuple("*" if p is star else "s" if isinstance(p, str) else "?" for p in parts)
     needle = norm(plain[0]) if len(plain) == 1 else ""
     if shape == ("*",):

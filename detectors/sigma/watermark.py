@@ -8,6 +8,8 @@ allowed lateness still joins its window.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 DEFAULT_LATENESS_S = 600.0
@@ -55,29 +57,60 @@ def iso(t: float) -> str:
 
 
 class Watermark:
-    """Newest event time seen minus the allowed lateness.
+    """Event-time progress, tracked per input lane (a Kafka partition) and combined as their minimum.
+
+    Each lane's watermark is its newest event time minus the allowed lateness; the engine's watermark is
+    the minimum over the lanes that are active. So a partition whose backlog is read after another's does
+    not see its events declared late (the way Flink combines input watermarks), and a lane that has been
+    silent for ``idle_s`` of processing time stops holding the others back.
 
     >>> wm = Watermark(lateness_s=60)
     >>> wm.observe(1000.0), wm.value
     (True, 940.0)
     >>> wm.observe(950.0), wm.observe(900.0), wm.value
     (True, False, 940.0)
+    >>> wm.observe(500.0, lane="p1"), wm.value  # a second partition, far behind: not late, holds the min
+    (True, 440.0)
     """
 
-    def __init__(self, lateness_s: float = DEFAULT_LATENESS_S) -> None:
+    def __init__(
+        self,
+        lateness_s: float = DEFAULT_LATENESS_S,
+        *,
+        idle_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.lateness_s = lateness_s
+        self.idle_s = idle_s
+        self._clock = clock
+        self._newest: dict[object, float] = {}
+        self._seen: dict[object, float] = {}
         self.newest = float("-inf")
         self.value = float("-inf")
+        self._closed = False
 
-    def observe(self, t: float) -> bool:
-        """Take an event time into account; False when the event is late (older than the watermark)."""
-        if t < self.value:
+    def observe(self, t: float, lane: object = "") -> bool:
+        """Take an event time of ``lane`` into account; False when the event is late for its lane."""
+        newest = self._newest.get(lane)
+        if newest is not None and t < newest - self.lateness_s:
             return False
-        if t > self.newest:
-            self.newest = t
-            self.value = t - self.lateness_s
+        now = self._clock()
+        self._seen[lane] = now
+        if newest is None or t > newest:
+            self._newest[lane] = t
+            self.newest = max(self.newest, t)
+            self._recompute(now)
         return True
+
+    def _recompute(self, now: float) -> None:
+        if self._closed:
+            return
+        active = [n for lane, n in self._newest.items() if now - self._seen[lane] <= self.idle_s]
+        # May step back when a new lane appears behind the others (a partition whose backlog is read
+        # later): its events must not count as late. Windows already closed stay closed.
+        self.value = (min(active) if active else self.newest) - self.lateness_s
 
     def close_all(self) -> None:
         """End of input: every window may close (used by ``flush``)."""
+        self._closed = True
         self.value = float("inf")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
@@ -49,7 +50,9 @@ runner = CliRunner()
 def test_lint_of_the_shipped_rules(app: typer.Typer) -> None:
     result = runner.invoke(app, ["rules", "lint", str(RULES), "--json"])
     assert result.exit_code == 0, result.output
-    assert orjson.loads(result.stdout) == {"loaded": 2, "failed": 0, "errors": []}
+    report = orjson.loads(result.stdout)
+    assert report["failed"] == 0 and report["errors"] == []
+    assert report["loaded"] >= 30  # the shipped rule set (issue: at least 30 rules)
 
 
 def test_lint_reports_every_problem_and_fails_on_errors(app: typer.Typer, tmp_path: Path) -> None:
@@ -77,7 +80,7 @@ def test_rules_test_passes_for_the_shipped_rules_and_fails_on_a_wrong_expectatio
 ) -> None:
     result = runner.invoke(app, ["rules", "test", str(RULES)])
     assert result.exit_code == 0, result.output
-    assert "5 cases, 0 failed" in result.output
+    assert re.search(r"\b\d{2,} cases, 0 failed", result.output), result.output
     for path in RULES.glob("*/*.yml"):
         target = tmp_path / path.relative_to(RULES)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -47,6 +48,30 @@ def test_watermark_is_the_newest_time_minus_the_lateness() -> None:
 )
 def test_event_time_forms(stamp: str, expected: str) -> None:
     assert iso(event_time(stamp)) == expected
+
+
+def test_each_partition_has_its_own_watermark_and_the_engine_takes_the_minimum() -> None:
+    clock = [0.0]
+    wm = Watermark(lateness_s=60, idle_s=30, clock=lambda: clock[0])
+    assert wm.observe(10_000.0, lane=("t", 0)) and wm.value == 9_940.0
+    assert wm.observe(100.0, lane=("t", 1))  # partition 1's backlog, read after partition 0's: not late
+    assert wm.value == 40.0  # held back by the slower partition
+    assert not wm.observe(10.0, lane=("t", 1))  # late for its own partition
+    clock[0] = 100.0  # partition 1 stays silent longer than idle_s: it no longer holds the others back
+    assert wm.observe(10_001.0, lane=("t", 0)) and wm.value == 9_941.0
+
+
+def backfill_hit(kit: Any, t: float, partition: int) -> Any:
+    event = hit(kit, t)
+    return replace(event, record=replace(event.record, topic="api-access", partition=partition))
+
+
+def test_a_partition_read_late_in_a_backfill_still_correlates(kit: Any) -> None:
+    """Two partitions replayed one after the other: the second one's burst is hours older, and must alert."""
+    engine = RuleEngine(counting(kit), lateness_s=600)
+    assert engine.process([backfill_hit(kit, 20_000 + i, partition=0) for i in range(2)]) == []
+    (det,) = engine.process([backfill_hit(kit, 100 + i, partition=1) for i in range(3)])
+    assert det.event_count == 3 and engine.stats.late_events == 0
 
 
 def test_late_events_within_the_lateness_still_correlate(kit: Any) -> None:
