@@ -28,7 +28,8 @@ from ingest.privacy.pseudonymize import Pseudonymizer, derive_key_id
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "local" / "services.sh"
 RUN_DIR = Path(os.environ.get("LOGWARDEN_SVC_RUN", "/tmp/logwarden-svc"))
-PSEUDONYMIZATION_KEY = "integration-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# new per test session: pseudonyms, and so alert ids, never collide with alerts earlier runs left in Alertmanager
+PSEUDONYMIZATION_KEY = f"integration-key-{uuid.uuid4().hex}"
 REQUIRED = ("KAFKA_BOOTSTRAP_SERVERS", "ELASTICSEARCH_URL", "ALERTMANAGER_URL", "PROMETHEUS_URL")
 
 
