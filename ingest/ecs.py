@@ -44,6 +44,7 @@ EVENT_FIELDS: Final[dict[str, str]] = {
     "http.request.id": "keyword",
     "http.request.method": "keyword",
     "http.request.bytes": "long",
+    "http.request.body.content": "keyword",
     "http.response.status_code": "long",
     "http.response.bytes": "long",
     "url.path": "keyword",
@@ -210,6 +211,7 @@ ALERT_FIELDS: Final[dict[str, str]] = {
     "rule.name": "keyword",
     "rule.description": "text",
     "rule.version": "keyword",
+    "rule.reference": "keyword",
     "threat.framework": "keyword",
     "threat.tactic.name": "keyword",
     "threat.technique.id": "keyword",
@@ -221,6 +223,15 @@ ALERT_FIELDS: Final[dict[str, str]] = {
     "logwarden.alert.suppressed_count": "long",
     "logwarden.alert.source_event_ids": "keyword",
     "logwarden.alert.explanation": "text",
+    # ML detections (detectors/ml/detection.py: MLDetection.alert_fields)
+    "logwarden.alert.ml.model_id": "keyword",
+    "logwarden.alert.ml.model_version": "keyword",
+    "logwarden.alert.ml.score": "double",
+    "logwarden.alert.ml.threshold": "double",
+    "logwarden.alert.ml.entity_type": "keyword",
+    "logwarden.alert.ml.top_features": "keyword",
+    "logwarden.alert.status": "keyword",
+    "logwarden.alert.resolved_at": "date",
 }
 
 FIELDS: Final[dict[str, str]] = {**EVENT_FIELDS, **ALERT_FIELDS}

