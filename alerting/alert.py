@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
 from urllib.parse import quote
 
+import orjson
+
+from alerting.catalog import RuleInfo
 from detectors.detection import Detection
+from detectors.ml.detection import MLDetection
 from ingest.ecs import ECS_VERSION
 
 #: Sigma level -> (ECS event.severity, default risk score 0-100), as Elastic Security scores them.
@@ -23,18 +28,38 @@ LEVELS: Final[dict[str, tuple[int, float]]] = {
 #: group (``attack.g0016``), software (``attack.s0002``) and tactic ids (``attack.ta0006``) are neither.
 _TECHNIQUE_TAG: Final = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$")
 _TACTIC_TAG: Final = re.compile(r"^attack\.([a-z]+(?:-[a-z]+)*)$")
+_DETECTION_TYPES: Final[dict[str, type[Detection]]] = {"Detection": Detection, "MLDetection": MLDetection}
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert: a detection plus the context needed to act on it."""
+    """One alert: a detection plus the context needed to act on it.
+
+    ``resolved_at`` (RFC 3339) is set once the alert is over: its window closed and it stayed quiet.
+    """
 
     detection: Detection
     created: str  # when logwarden raised it (wall clock, RFC 3339)
+    info: RuleInfo = field(default_factory=RuleInfo)
+    resolved_at: str | None = None
 
     @property
     def id(self) -> str:
         return self.detection.id
+
+    @property
+    def status(self) -> str:
+        return "resolved" if self.resolved_at else "open"
+
+    @property
+    def version(self) -> str | None:
+        """The rule's version from the catalog, else the model version an ML detection carries."""
+        if self.info.version:
+            return self.info.version
+        if isinstance(self.detection, MLDetection):
+            version = self.detection.ml.get("model_version")
+            return str(version) if version is not None else None
+        return None
 
     @property
     def severity(self) -> str:
@@ -51,6 +76,26 @@ class Alert:
         return self.detection.group_key or "-"
 
     @property
+    def entity_key(self) -> str | None:
+        """A short digest of the entity (the group key): an Alertmanager label for inhibition by entity.
+
+        It reveals nothing about the entity and adds no cardinality beyond the ``alert_id`` label.
+        """
+        key = self.detection.group_key
+        return hashlib.blake2b(key.encode(), digest_size=8).hexdigest() if key else None
+
+    @property
+    def explanation(self) -> str:
+        """Why the alert fired, in words: what matched, how often, for whom, and the rule's rationale."""
+        d = self.detection
+        who = f" for {self.entity}" if d.group else ""
+        what = f"{d.event_count} event{'s' if d.event_count != 1 else ''} matched {d.rule_name}{who}"
+        when = f" between {d.first_seen} and {d.last_seen}" if d.first_seen != d.last_seen else f" at {d.first_seen}"
+        more = f"; {d.suppressed_count} later detections folded in" if d.suppressed_count else ""
+        why = f" {d.description.strip()}" if d.description.strip() else ""
+        return f"{what}{when} (risk score {self.risk_score:g}{more}).{why}"
+
+    @property
     def summary(self) -> str:
         d = self.detection
         who = f" for {self.entity}" if d.group else ""
@@ -61,7 +106,7 @@ class Alert:
         d = self.detection
         techniques = [m[1].upper() for t in d.tags if (m := _TECHNIQUE_TAG.match(t))]
         tactics = [m[1] for t in d.tags if (m := _TACTIC_TAG.match(t))]
-        return {
+        doc: dict[str, Any] = {
             "@timestamp": self.created,
             "ecs": {"version": ECS_VERSION},
             "message": self.summary,
@@ -73,7 +118,13 @@ class Alert:
                 "start": d.first_seen,
                 "end": d.last_seen,
             },
-            "rule": {"id": d.rule_id, "name": d.rule_name, "description": d.description or d.title},
+            "rule": {
+                "id": d.rule_id,
+                "name": d.rule_name,
+                "description": d.description or d.title,
+                "version": self.version,
+                "reference": self.info.runbook_url,
+            },
             "threat": {
                 "framework": "MITRE ATT&CK" if techniques or tactics else None,
                 "tactic": {"name": tactics},
@@ -88,34 +139,48 @@ class Alert:
                     "event_count": d.event_count,
                     "suppressed_count": self.detection.suppressed_count,
                     "source_event_ids": d.event_ids,
-                    "explanation": d.description,
+                    "explanation": self.explanation,
+                    "status": self.status,
+                    "resolved_at": self.resolved_at,
                 }
             },
         }
+        if isinstance(d, MLDetection):
+            doc["logwarden"]["alert"]["ml"] = d.alert_fields()
+        return doc
 
     def to_alertmanager(self, *, ends_at: str | None = None, kibana_url: str | None = None) -> dict[str, Any]:
-        """The Alertmanager v2 alert: identity and routing in labels, the rest in annotations."""
+        """The Alertmanager v2 alert: identity and routing in labels, the rest in annotations.
+
+        ``ends_at``: when Alertmanager should consider the alert over unless re-sent (a resolved alert
+        sends its ``resolved_at``). Labels never hold the entity itself, only its digest ``entity_key``.
+        """
         d = self.detection
-        alert: dict[str, Any] = {
-            "labels": {
-                "alertname": d.rule_name,
-                "severity": self.severity,
-                "rule_id": d.rule_id,
-                "alert_id": self.id,
-                "service": "logwarden",
-                "team": "security",  # routes detections to the security receivers (deploy/alertmanager)
-            },
-            "annotations": {
-                "summary": self.summary,
-                "description": d.description or d.title,
-                "entity": self.entity,
-                "event_count": str(d.event_count),
-                "first_seen": d.first_seen,
-                "last_seen": d.last_seen,
-                "risk_score": f"{self.risk_score:g}",
-            },
-            "startsAt": d.first_seen,
+        labels = {
+            "alertname": d.rule_name,
+            "severity": self.severity,
+            "rule_id": d.rule_id,
+            "alert_id": self.id,
+            "service": "logwarden",
+            "team": self.info.team,  # routes detections to the team's receivers (deploy/alertmanager)
         }
+        if self.entity_key:
+            labels["entity_key"] = self.entity_key
+        annotations = {
+            "summary": self.summary,
+            "description": self.explanation,
+            "entity": self.entity,
+            "event_count": str(d.event_count),
+            "suppressed_count": str(d.suppressed_count),
+            "first_seen": d.first_seen,
+            "last_seen": d.last_seen,
+            "risk_score": f"{self.risk_score:g}",
+        }
+        if self.info.runbook_url:
+            annotations["runbook_url"] = self.info.runbook_url
+        if self.version:
+            annotations["rule_version"] = self.version
+        alert: dict[str, Any] = {"labels": labels, "annotations": annotations, "startsAt": d.first_seen}
         if ends_at:
             alert["endsAt"] = ends_at
         if kibana_url:
@@ -127,3 +192,25 @@ def discover_url(kibana_url: str, alert_id: str) -> str:
     """A Kibana Discover link to the alert document (its source events are listed in it)."""
     query = quote(f'logwarden.alert.id:"{alert_id}"', safe="")
     return f"{kibana_url.rstrip('/')}/app/discover#/?_a=(query:(language:kuery,query:'{query}'))"
+
+
+def alert_to_json(alert: Alert) -> bytes:
+    """The alert as JSON (the outbox's payload): detection, creation, rule facts, resolution."""
+    return orjson.dumps(
+        {
+            "type": type(alert.detection).__name__,
+            "detection": asdict(alert.detection),
+            "created": alert.created,
+            "info": asdict(alert.info),
+            "resolved_at": alert.resolved_at,
+        }
+    )
+
+
+def alert_from_json(payload: bytes) -> Alert:
+    """The inverse of :func:`alert_to_json`; detection fields this version does not know are ignored."""
+    data = orjson.loads(payload)
+    kind = _DETECTION_TYPES.get(data.get("type", "Detection"), Detection)
+    known = {f.name for f in fields(kind)}
+    detection = kind(**{k: v for k, v in data["detection"].items() if k in known})
+    return Alert(detection, data["created"], RuleInfo(**data.get("info") or {}), data.get("resolved_at"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class IngestMetrics:
     dead_letters: Counter
     bulk_seconds: Histogram
     batch_seconds: Histogram
+    normalize_seconds: Histogram
+    consumer_lag: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> IngestMetrics:
@@ -41,4 +44,21 @@ class IngestMetrics:
             batch_seconds=Histogram(
                 "logwarden_batch_seconds", "Time to process one batch end to end", registry=registry
             ),
+            normalize_seconds=Histogram(
+                "logwarden_normalize_seconds",
+                "Time to parse, enrich and protect one batch",
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "logwarden_consumer_lag",
+                "Records in a partition not consumed yet (end offset - position), for the partitions assigned",
+                ["topic", "partition"],
+                registry=registry,
+            ),
         )
+
+    def init_sources(self, sources: Iterable[str]) -> None:
+        """Create the per-source series at 0, so a source that never sends is visible (and alertable)."""
+        for source in sources:
+            self.received.labels(source)
+            self.indexed.labels(source)

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from alerting.alert import Alert
+from alerting.errors import AlertingError
 from ingest.errors import IngestError
 from logwarden import __version__, cli_data
 from logwarden.cli_common import ConfigOption, configure, err
@@ -122,6 +123,8 @@ def run(
         stats = pipeline.run(stop.is_set, until_idle_s=until_idle)
     except IngestError as exc:  # stopped while a store was down: the batch is not committed, it will replay
         raise ServiceUnavailable(f"stopped with an unstored batch (it will be read again on restart): {exc}") from None
+    except AlertingError as exc:  # the outbox could not take a batch's alerts: not committed either
+        raise ServiceUnavailable(f"alert outbox failed (the batch will be read again on restart): {exc}") from None
     finally:
         up.set(0)
         pipeline.close()

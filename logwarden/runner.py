@@ -2,7 +2,9 @@
 
 One batch: poll -> normalize -> store events and dead letters -> detect -> alert -> commit.
 Offsets are committed only after the event store and the dead-letter sink acknowledged the
-batch; while either is down, the source is paused and the same batch is retried with backoff.
+batch and its alerts are in the outbox; while a store is down, the source is paused and the same
+batch is retried with backoff. Every turn (idle ones and retries too) lets the alert dispatcher
+re-send and resolve open alerts; delivery itself runs on the dispatcher's threads.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from alerting.dispatch import AlertDispatcher
+from alerting.metrics import RuleMetrics
 from detectors.sigma.engine import RuleEngine
 from ingest.errors import SinkError
 from ingest.metrics import IngestMetrics
@@ -70,10 +73,12 @@ class Pipeline:
     pipelined: bool = False  # write batch N while preparing N+1 (needs thread-safe sinks: Elasticsearch, Kafka)
     stats: RunStats = field(default_factory=RunStats)
     sleep: Callable[[float], None] = time.sleep
+    rule_metrics: RuleMetrics | None = None
 
     def step(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process one batch; returns the number of records it held (0 when the source was idle)."""
         records = self.source.poll(self.batch_size, self.poll_timeout_s)
+        self.alerts.tick()
         if not records:
             return 0
         self._store_now(self._prepare(records), should_stop)
@@ -86,8 +91,10 @@ class Pipeline:
     def _prepare(self, records: list[Record]) -> _Batch:
         for source, n in Counter(r.source for r in records).items():
             self.metrics.received.labels(source).inc(n)
+        started = time.perf_counter()
         events, dead = self.normalizer.normalize_all(records)
-        return _Batch(records, events, dead, time.perf_counter())
+        self.metrics.normalize_seconds.observe(time.perf_counter() - started)
+        return _Batch(records, events, dead, started)
 
     def _write(self, batch: _Batch) -> None:
         """One attempt to persist the batch: events, then every dead letter (store rejections included).
@@ -116,8 +123,11 @@ class Pipeline:
             self.metrics.indexed.labels(source).inc(n)
         for (source, reason), n in Counter((d.record.source, d.reason) for d in all_dead).items():
             self.metrics.dead_letters.labels(source, reason).inc(n)
+        started = time.perf_counter()
         detections = self.engine.process(stored)
-        new_alerts = self.alerts.dispatch(detections)
+        if self.rule_metrics is not None:
+            self.rule_metrics.evaluation_seconds.observe(time.perf_counter() - started)
+        new_alerts = self.alerts.dispatch(detections)  # in the outbox (durably) before the commit
         self.source.commit(batch.records)
 
         self.stats.batches += 1
@@ -154,6 +164,7 @@ class Pipeline:
                 paused = True
             self.sleep(delay)
             self.source.keepalive()
+            self.alerts.tick()  # open alerts stay alive in Alertmanager during a store outage
             delay = min(delay * 2, self.max_backoff_s)
 
     def run(
@@ -173,6 +184,7 @@ class Pipeline:
             in_flight: tuple[_Batch, Future[None]] | None = None
             while not should_stop():
                 records = self.source.poll(self.batch_size, self.poll_timeout_s)
+                self.alerts.tick()
                 batch = self._prepare(records) if records else None
                 if batch is not None and not self.pipelined:
                     self._store_now(batch, should_stop)

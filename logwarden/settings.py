@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     # Alerting
     alertmanager_url: AnyHttpUrl | None = None
     kibana_url: AnyHttpUrl | None = None
+    alert_ttl_s: float = Field(
+        default=300.0, ge=3, description="open alerts reach Alertmanager with endsAt = now + TTL, re-sent every TTL/3"
+    )
+    alert_quiet_s: float = Field(
+        default=300.0, ge=0, description="an alert resolves once its window closed and it had no update this long"
+    )
+    alert_runbook_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://github.com/logwarden/logwarden/blob/main/docs/runbooks.md"),
+        description="runbook_url of detection alerts without a rule `runbook:` (#<rule name> is appended)",
+    )
     # Metrics
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535, description="0 disables the metrics endpoint")

@@ -10,8 +10,11 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from alerting.dispatch import AlertDispatcher
-from alerting.metrics import AlertMetrics
+from alerting.catalog import RuleCatalog
+from alerting.dispatch import AlertDispatcher, AlertPolicy
+from alerting.errors import OutboxError
+from alerting.metrics import AlertMetrics, OutboxCollector, RuleMetrics
+from alerting.outbox import SqliteOutbox
 from alerting.sinks import AlertSink
 from alerting.sinks.alertmanager import AlertmanagerSink
 from alerting.sinks.elasticsearch import ElasticsearchAlertIndex
@@ -84,10 +87,40 @@ def load_ruleset(paths: list[Path]) -> RuleSet:
     return ruleset
 
 
+def open_outbox(settings: Settings) -> SqliteOutbox:
+    """The durable alert outbox ``<LOGWARDEN_STORE_PATH>/outbox.sqlite`` (one store path per worker)."""
+    try:
+        return SqliteOutbox(settings.store_path / "outbox.sqlite")
+    except OutboxError as exc:
+        raise ConfigError(f"LOGWARDEN_STORE_PATH: {exc}") from None
+
+
+def alert_dispatcher(
+    settings: Settings, sinks: list[AlertSink], registry: CollectorRegistry, ruleset: RuleSet, engine: RuleEngine
+) -> AlertDispatcher:
+    """Outbox-backed dispatcher with one delivery thread per sink, and its metrics."""
+    outbox = open_outbox(settings)
+    registry.register(OutboxCollector(outbox, [s.name for s in sinks]))
+    policy = AlertPolicy(
+        ttl_s=settings.alert_ttl_s, quiet_s=settings.alert_quiet_s, lateness_s=engine.watermark.lateness_s
+    )
+    return AlertDispatcher(
+        sinks,
+        AlertMetrics.create(registry),
+        outbox=outbox,
+        catalog=RuleCatalog.from_ruleset(ruleset, runbook_base=str(settings.alert_runbook_url)),
+        policy=policy,
+        watermark=lambda: engine.watermark.value,
+        background=True,
+    )
+
+
 def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     """Kafka -> Elasticsearch -> rules -> alerts index + Alertmanager (``logwarden run``)."""
     normalizer = build_normalizer(settings)
     ruleset = load_ruleset(settings.rules_dir)
+    metrics = IngestMetrics.create(registry)
+    metrics.init_sources(settings.topics.values())
     es = elasticsearch_client(settings)
     try:
         timeout_ms = int(settings.kafka_bootstrap_timeout_s * 1000)
@@ -95,6 +128,7 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
             settings.kafka_bootstrap_servers,
             settings.topics,
             settings.kafka_group_id,
+            metrics=metrics,
             bootstrap_timeout_ms=timeout_ms,
             session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
         )
@@ -105,16 +139,26 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     sinks: list[AlertSink] = [ElasticsearchAlertIndex(es, settings.index_prefix)]
     kibana = str(settings.kibana_url) if settings.kibana_url else None
     if settings.alertmanager_url is not None:
-        sinks.append(AlertmanagerSink(str(settings.alertmanager_url), kibana_url=kibana))
+        am = AlertmanagerSink(str(settings.alertmanager_url), kibana_url=kibana, ttl_s=settings.alert_ttl_s)
+        sinks.append(am)
+    engine = RuleEngine(ruleset)
+    try:
+        alerts = alert_dispatcher(settings, sinks, registry, ruleset, engine)
+    except ConfigError:
+        source.close()
+        dead_letters.close()
+        es.close()
+        raise
     return Pipeline(
         source=source,
         normalizer=normalizer,
         events=ElasticsearchEventSink(es, settings.index_prefix),
         dead_letters=dead_letters,
-        engine=RuleEngine(ruleset),
-        alerts=AlertDispatcher(sinks, AlertMetrics.create(registry)),
-        metrics=IngestMetrics.create(registry),
+        engine=engine,
+        alerts=alerts,
+        metrics=metrics,
         batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s,
         pipelined=True,  # Elasticsearch and Kafka clients are thread-safe: write N while preparing N+1
+        rule_metrics=RuleMetrics.create(registry, engine),
     )

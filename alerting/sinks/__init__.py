@@ -9,9 +9,15 @@ from alerting.alert import Alert
 
 
 class AlertSink(Protocol):
-    """Delivers alerts idempotently (the alert id is the identity)."""
+    """Delivers alerts idempotently (the alert id is the identity).
+
+    ``expires``: the sink forgets alerts that are not re-sent (Alertmanager): the dispatcher re-sends
+    open alerts to it periodically. ``emit`` raises :class:`~alerting.errors.DeliveryError` to have the
+    batch retried, :class:`~alerting.errors.AlertRejected` for alerts that can never be delivered.
+    """
 
     name: str
+    expires: bool
 
     def emit(self, alerts: Sequence[Alert]) -> None: ...
 

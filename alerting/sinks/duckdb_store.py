@@ -12,7 +12,10 @@ from alerting.errors import DeliveryError
 
 
 class DuckDBAlertSink:
+    """Upserts alerts by id into the ``alerts`` table (used inline on the thread that owns the connection)."""
+
     name = "duckdb"
+    expires = False
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self._conn = conn

@@ -1,4 +1,4 @@
-"""The alerts index: one document per alert id, overwritten as the alert grows."""
+"""The alerts index: one document per alert id, overwritten as the alert grows and when it resolves."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from alerting.alert import Alert
-from alerting.errors import DeliveryError
+from alerting.errors import AlertRejected, DeliveryError
 from ingest.sinks.elasticsearch import bulk_body
+
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def alerts_index(prefix: str) -> str:
@@ -16,7 +18,10 @@ def alerts_index(prefix: str) -> str:
 
 
 class ElasticsearchAlertIndex:
+    """Bulk-indexes alert documents with ``_id`` = alert id (``refresh=wait_for``: searchable when acked)."""
+
     name = "elasticsearch"
+    expires = False
 
     def __init__(self, client: Elasticsearch, index_prefix: str = "logwarden") -> None:
         self._client = client
@@ -33,9 +38,15 @@ class ElasticsearchAlertIndex:
             )
         except (TransportError, ApiError) as exc:
             raise DeliveryError(f"cannot write alerts to Elasticsearch: {exc}") from exc
-        if response.get("errors"):
-            errors = [i["index"].get("error") for i in response["items"] if i["index"].get("error")]
-            raise DeliveryError(f"Elasticsearch rejected {len(errors)} alerts: {errors[:1]}")
+        if not response.get("errors"):
+            return
+        items = zip(alerts, response["items"], strict=False)
+        failed = [(a.id, i["index"]) for a, i in items if i["index"].get("error")]
+        if any(item.get("status") in RETRYABLE for _, item in failed):
+            raise DeliveryError(f"Elasticsearch could not take {len(failed)} alerts now: {failed[0][1].get('error')}")
+        raise AlertRejected(
+            f"Elasticsearch rejected {len(failed)} alerts: {failed[0][1].get('error')}", [i for i, _ in failed]
+        )
 
     def close(self) -> None:
         """The client is shared with the event sink, which closes it."""

@@ -8,6 +8,7 @@
 #   services.sh stop                           stop only the processes whose PIDs this script recorded
 #   services.sh status                         print services.env and whether each recorded PID is alive
 #   services.sh stop-es | resume-es            take Elasticsearch down and back (same port, data kept), for tests
+#   services.sh stop-am | resume-am            the same for Alertmanager (same port, config and storage kept)
 #
 # Kafka comes from Maven Central jars, Elasticsearch from the Maven Central integ-test zip (run as a
 # non-root user), Prometheus and Alertmanager from Debian packages. Versions are overridable by env.
@@ -234,6 +235,8 @@ resume_es() {
 start_am() {
   fetch_prom
   local d=$RUN/am; alive "$d/am.pid" && { log "alertmanager already running"; return 0; }
+  # stopped by stop-am (an outage a test is staging): bring the same one back rather than a new one elsewhere
+  [ -f "$d/stopped" ] && { resume_am; return; }
   rm -rf "$d"; mkdir -p "$d"
   local port; port=$(free_port)
   if [ -n "${AM_CONFIG:-}" ]; then cp "$AM_CONFIG" "$d/alertmanager.yml"; else cat > "$d/alertmanager.yml" <<'EOF'
@@ -248,12 +251,28 @@ receivers:
 EOF
   fi
   amtool check-config "$d/alertmanager.yml" >/dev/null
+  launch_am "$port"
+  record am "ALERTMANAGER_URL=http://127.0.0.1:$port"
+}
+
+launch_am() {  # launch_am <port>: start Alertmanager with the config and storage of $RUN/am, wait until ready
+  local port=$1 d=$RUN/am
   prometheus-alertmanager --config.file="$d/alertmanager.yml" --storage.path="$d/data" \
-    --web.listen-address="127.0.0.1:$port" --cluster.listen-address= > "$d/am.log" 2>&1 < /dev/null &
+    --web.listen-address="127.0.0.1:$port" --cluster.listen-address= >> "$d/am.log" 2>&1 < /dev/null &
   echo $! > "$d/am.pid"
   wait_for 30 curl -sf "http://127.0.0.1:$port/-/ready" || { cat "$d/am.log" >&2; return 1; }
-  record am "ALERTMANAGER_URL=http://127.0.0.1:$port"
   log "alertmanager up on 127.0.0.1:$port"
+}
+
+# Alertmanager outages for tests: stop-am keeps config, storage (silences, notification log) and port;
+# resume-am brings it back there. Alertmanager keeps active alerts in memory only: they are gone after
+# a stop, until their senders re-send them.
+stop_am() { stop_pid "$RUN/am/am.pid"; touch "$RUN/am/stopped"; log "alertmanager stopped (config and storage kept)"; }
+resume_am() {
+  alive "$RUN/am/am.pid" && return 0
+  local url; url=$(sed -n 's#^ALERTMANAGER_URL=##p' "$RUN/am/env" 2>/dev/null)
+  [ -n "$url" ] || { log "no previous alertmanager to resume"; return 1; }
+  launch_am "${url##*:}" && rm -f "$RUN/am/stopped"
 }
 
 start_prom() {
@@ -322,6 +341,9 @@ case "${1:-}" in
   stop) stop_all ;;
   stop-es) stop_es ;;
   resume-es) resume_es ;;
+  stop-am) stop_am ;;
+  resume-am) resume_am ;;
   status) status ;;
-  *) echo "usage: $0 fetch | start [kafka|es|am|prom|all] | stop | stop-es | resume-es | status" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch | start [kafka|es|am|prom|all] | stop | stop-es | resume-es | stop-am | resume-am | status" >&2
+     exit 2 ;;
 esac

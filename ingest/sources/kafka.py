@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from ingest.errors import IngestError
+from ingest.metrics import IngestMetrics
 from ingest.records import Record
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,10 @@ class KafkaSource:
 
     Auto-commit is off: :meth:`commit` commits, per partition, the offset after the highest
     record of the batch, and the runner calls it only after the event store acknowledged.
+
+    With ``metrics``, the consumer lag of each assigned partition (end offset minus position) is
+    refreshed every ``lag_interval_s`` from :meth:`poll` and :meth:`keepalive` (one ListOffsets request
+    for all partitions; while consumption is paused the lag keeps growing, as it should).
     """
 
     def __init__(
@@ -28,9 +34,16 @@ class KafkaSource:
         bootstrap_servers: str,
         topics: Mapping[str, str],
         group_id: str,
+        *,
+        metrics: IngestMetrics | None = None,
+        lag_interval_s: float = 10.0,
         **config: Any,
     ) -> None:
         self._topics = dict(topics)
+        self._metrics = metrics
+        self._lag_interval_s = lag_interval_s
+        self._next_lag = 0.0
+        self._lag_reported: set[TopicPartition] = set()
         try:
             self._consumer = KafkaConsumer(
                 *self._topics,
@@ -50,7 +63,33 @@ class KafkaSource:
         for tp, messages in batches.items():
             source = self._topics[tp.topic]
             records.extend(Record(source, m.value or b"", m.topic, m.partition, m.offset, m.key) for m in messages)
+        self._report_lag()
         return records
+
+    def _report_lag(self) -> None:
+        """Set ``logwarden_consumer_lag`` for the assigned partitions, at most every ``lag_interval_s``."""
+        if self._metrics is None or time.monotonic() < self._next_lag:
+            return
+        self._next_lag = time.monotonic() + self._lag_interval_s
+        assigned = set(self._consumer.assignment())
+        gauge = self._metrics.consumer_lag
+        for tp in self._lag_reported - assigned:  # moved to another worker: not ours to report
+            gauge.remove(tp.topic, str(tp.partition))
+        self._lag_reported &= assigned
+        if not assigned:
+            return
+        try:
+            ends = self._consumer.end_offsets(sorted(assigned), timeout_ms=2000)
+            positions = {tp: self._consumer.position(tp, timeout_ms=1000) for tp in ends}
+        except KafkaError as exc:  # Kafka slow or away: keep the last values, try again next interval
+            log.debug("consumer lag not refreshed: %s", exc)
+            return
+        for tp, end in ends.items():
+            position = positions[tp]
+            if position is None:  # no position yet (just assigned): reported next time
+                continue
+            gauge.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
+            self._lag_reported.add(tp)
 
     def commit(self, records: Sequence[Record]) -> None:
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -85,6 +124,7 @@ class KafkaSource:
             if messages:
                 self._consumer.seek(tp, min(m.offset for m in messages))
         self.pause()
+        self._report_lag()
 
     @property
     def ready(self) -> bool:

@@ -7,8 +7,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from alerting.alert import LEVELS, Alert, discover_url
+from alerting.alert import LEVELS, Alert, alert_from_json, alert_to_json, discover_url
+from alerting.catalog import RuleInfo
 from detectors.detection import Detection
+from detectors.ml.detection import MLDetection
 from ingest.ecs import ALERT_FIELDS, ECS_VERSION
 
 
@@ -63,12 +65,46 @@ def test_to_document_is_an_ecs_alert() -> None:
     assert doc["logwarden.alert.entity"] == "user.id=user_1"
     assert doc["logwarden.alert.event_count"] == 12
     assert doc["logwarden.alert.source_event_ids"] == ["e1", "e2"]
+    assert doc["logwarden.alert.suppressed_count"] == 0
+    assert doc["logwarden.alert.status"] == "open"
+    assert doc["logwarden.alert.resolved_at"] is None
+    assert doc["rule.version"] is None and doc["rule.reference"] is None  # no catalog entry given
     assert "user_1" in doc["message"] and "12 events" in doc["message"]
+    explanation = doc["logwarden.alert.explanation"]
+    assert explanation.startswith("12 events matched api_login_brute_force for user.id=user_1 between ")
+    assert "risk score 73" in explanation and explanation.endswith("Ten or more failed sign-ins")
+
+
+def test_document_carries_rule_version_runbook_risk_suppression_and_resolution() -> None:
+    info = RuleInfo(version="2026-11-28+0a1b2c3d", runbook_url="https://runbooks.example/brute", team="iam")
+    det = detection(risk_score=88.5, suppressed_count=3)
+    doc = flatten(Alert(det, "2026-11-02T08:03:05.000Z", info, "2026-11-02T09:00:00.000Z").to_document())
+    assert doc["rule.version"] == "2026-11-28+0a1b2c3d"
+    assert doc["rule.reference"] == "https://runbooks.example/brute"
+    assert doc["event.risk_score"] == 88.5
+    assert doc["logwarden.alert.suppressed_count"] == 3
+    assert doc["logwarden.alert.status"] == "resolved"
+    assert doc["logwarden.alert.resolved_at"] == "2026-11-02T09:00:00.000Z"
+    assert "3 later detections folded in" in doc["logwarden.alert.explanation"]
 
 
 def test_alert_document_only_uses_catalogued_fields() -> None:
-    doc = flatten(Alert(detection(), "2026-11-02T08:03:05.000Z").to_document())
+    info = RuleInfo(version="1", runbook_url="https://r.example")
+    doc = flatten(Alert(detection(), "2026-11-02T08:03:05.000Z", info, "2026-11-02T09:00:00.000Z").to_document())
     assert set(doc) - set(ALERT_FIELDS) == set()
+
+
+def test_json_round_trip_keeps_everything() -> None:
+    info = RuleInfo(version="v2", runbook_url="https://r.example", team="iam", window_s=300.0)
+    alert = Alert(detection(risk_score=12.0, suppressed_count=2), "2026-11-02T08:03:05.000Z", info, None)
+    assert alert_from_json(alert_to_json(alert)) == alert
+
+
+def test_json_from_a_newer_version_ignores_unknown_detection_fields() -> None:
+    payload = alert_to_json(Alert(detection(), "2026-11-02T08:03:05.000Z")).replace(
+        b'"event_count"', b'"model_feature":1,"event_count"'
+    )
+    assert alert_from_json(payload).detection == detection()
 
 
 def test_group_and_software_ids_are_neither_tactics_nor_techniques() -> None:
@@ -93,9 +129,21 @@ def test_severity_and_risk_score_per_level(level: str, severity: int, risk: floa
 
 
 def test_single_event_alert_has_no_entity() -> None:
-    alert = Alert(detection(group={}, event_count=1), "2026-11-02T08:03:05.000Z")
+    one = detection(group={}, event_count=1, last_seen="2026-11-02T08:00:00.000Z")
+    alert = Alert(one, "2026-11-02T08:03:05.000Z")
     assert alert.entity == "-"
+    assert alert.entity_key is None
     assert " for " not in alert.summary
+    assert "entity_key" not in alert.to_alertmanager()["labels"]
+    assert alert.explanation.startswith("1 event matched api_login_brute_force at ")
+
+
+def test_entity_key_is_a_stable_digest_of_the_entity_that_reveals_nothing() -> None:
+    one = Alert(detection(), "2026-11-02T08:03:05.000Z")
+    other_rule_same_user = Alert(detection(id="b" * 32, rule_id="r2", rule_name="x"), "2026-11-02T08:05:00.000Z")
+    other_user = Alert(detection(group={"user.id": "user_2"}), "2026-11-02T08:03:05.000Z")
+    assert one.entity_key == other_rule_same_user.entity_key != other_user.entity_key
+    assert one.entity_key is not None and len(one.entity_key) == 16 and "user" not in one.entity_key
 
 
 def test_to_alertmanager_labels_are_exactly_the_low_cardinality_ones() -> None:
@@ -107,12 +155,16 @@ def test_to_alertmanager_labels_are_exactly_the_low_cardinality_ones() -> None:
         "alert_id": "a" * 32,
         "service": "logwarden",
         "team": "security",
+        "entity_key": Alert(detection(), "x").entity_key,
     }
     assert am["annotations"]["entity"] == "user.id=user_1"
     assert am["annotations"]["event_count"] == "12"
     assert am["annotations"]["risk_score"] == "73"
     assert am["annotations"]["first_seen"] == "2026-11-02T08:00:00.000Z"
     assert am["annotations"]["last_seen"] == "2026-11-02T08:03:00.000Z"
+    assert am["annotations"]["suppressed_count"] == "0"
+    assert am["annotations"]["description"].startswith("12 events matched api_login_brute_force")
+    assert "runbook_url" not in am["annotations"]  # no catalog: see the next test
     assert all(isinstance(v, str) for v in am["annotations"].values())
     assert am["startsAt"] == "2026-11-02T08:00:00.000Z"
     assert "endsAt" not in am
@@ -128,3 +180,42 @@ def test_to_alertmanager_with_kibana_and_end() -> None:
     assert am["generatorURL"] == discover_url("http://kibana:5601", "a" * 32)
     assert am["generatorURL"].startswith("http://kibana:5601/app/discover#/")
     assert f'logwarden.alert.id:"{"a" * 32}"' in unquote(am["generatorURL"])
+
+
+def test_to_alertmanager_routes_by_the_rules_team_and_links_its_runbook() -> None:
+    info = RuleInfo(version="2026-11-28+0a1b2c3d", runbook_url="https://runbooks.example/brute", team="iam")
+    am = Alert(detection(), "2026-11-02T08:03:05.000Z", info).to_alertmanager()
+    assert am["labels"]["team"] == "iam"
+    assert am["annotations"]["runbook_url"] == "https://runbooks.example/brute"
+    assert am["annotations"]["rule_version"] == "2026-11-28+0a1b2c3d"
+
+
+def ml_detection() -> MLDetection:
+    ml = {
+        "model_id": "iforest_behaviour",
+        "model_version": "7",
+        "score": 97.5,
+        "threshold": 90.0,
+        "entity_type": "user",
+        "features": [{"feature": "requests", "value": 420.0, "usual": 12.0, "z": 8.1}],
+    }
+    base = detection(rule_id="iforest_behaviour", rule_name="iforest_behaviour", level="high", risk_score=97.5)
+    return MLDetection(**{**base.__dict__, "ml": ml})
+
+
+def test_ml_detections_fill_the_ml_fields_and_the_model_version() -> None:
+    alert = Alert(ml_detection(), "2026-11-02T08:03:05.000Z")
+    doc = flatten(alert.to_document())
+    assert doc["logwarden.alert.ml.model_id"] == "iforest_behaviour"
+    assert doc["logwarden.alert.ml.score"] == 97.5
+    assert doc["logwarden.alert.ml.top_features"] == ["requests=420 (usual 12, z +8.1)"]
+    assert doc["rule.version"] == "7"  # no catalog entry: the model version the detection carries
+    assert set(doc) - set(ALERT_FIELDS) == set()
+    assert alert.to_alertmanager()["annotations"]["rule_version"] == "7"
+    assert Alert(ml_detection(), "x", RuleInfo(version="8")).version == "8"  # the catalog wins
+
+
+def test_ml_detections_survive_the_outbox_round_trip() -> None:
+    alert = Alert(ml_detection(), "2026-11-02T08:03:05.000Z")
+    back = alert_from_json(alert_to_json(alert))
+    assert isinstance(back.detection, MLDetection) and back == alert

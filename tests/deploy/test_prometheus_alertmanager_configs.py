@@ -7,6 +7,7 @@ promtool and amtool come from the Debian packages prometheus and prometheus-aler
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -28,11 +29,19 @@ RULE_TESTS = ROOT / "deploy/prometheus/tests/pipeline_test.yml"
 ALERTMANAGER_CONFIG = ROOT / "deploy/alertmanager/alertmanager.yml"
 CONTAINER_RULES_DIR = "/etc/prometheus/rules"  # where docker-compose.yml mounts RULES_DIR
 
+RUNBOOKS = ROOT / "docs/runbooks.md"
+METRICS_DOC = ROOT / "docs/metrics.md"
+
 REQUIRED_ALERTS = {
     "LogwardenDown",
     "LogwardenIngestStopped",
     "LogwardenDeadLetterRateHigh",
     "LogwardenAlertDeliveryFailing",
+    "LogwardenAlertOutboxBacklog",
+    "LogwardenConsumerLagGrowing",
+    "LogwardenSourceQuiet",
+    "LogwardenRulesBroken",
+    "LogwardenModelDrift",
 }
 ROUTED_SEVERITIES = {"critical", "high", "warning"}
 
@@ -144,6 +153,67 @@ def test_pipeline_alerts_are_complete_and_routable() -> None:
     assert not problems, "\n".join(problems)
 
 
+def _exported_metric_names() -> set[str]:
+    """Every metric name the worker exports (its metric bundles and collectors, as `logwarden run` wires them)."""
+    from prometheus_client import CollectorRegistry
+
+    from alerting.metrics import AlertMetrics, ModelCollector, OutboxCollector, RuleMetrics
+    from alerting.outbox import MemoryOutbox
+    from detectors.ml.engine import MLEngine
+    from detectors.sigma.engine import RuleEngine
+    from detectors.sigma.rules import RuleSet
+    from ingest.metrics import IngestMetrics
+
+    class Drifting(MLEngine):  # one model with a drift value, so the drift gauge has a sample
+        def drift(self) -> dict[str, dict[str, float]]:
+            return {"m": {"f": 0.1}}
+
+    registry = CollectorRegistry()
+    AlertMetrics.create(registry)
+    IngestMetrics.create(registry)
+    RuleMetrics.create(registry, RuleEngine(RuleSet()))
+    registry.register(OutboxCollector(MemoryOutbox(), ["alertmanager"]))
+    registry.register(ModelCollector(Drifting([])))  # exported once the ML engine runs in the worker
+    names = {"logwarden_up"}  # the gauge `logwarden run` sets itself
+    for metric in registry.collect():
+        names.add(metric.name)
+        names.update(sample.name for sample in metric.samples)
+        if metric.type == "counter":
+            names.add(metric.name + "_total")
+    return names
+
+
+def test_pipeline_alerts_use_only_metrics_the_worker_exports_and_documents() -> None:
+    exported = _exported_metric_names()
+    documented = set(re.findall(r"`(logwarden_[a-z_]+)", METRICS_DOC.read_text(encoding="utf-8")))
+    used = {name for rule in _alerting_rules() for name in re.findall(r"\blogwarden_[a-z_]+", rule["expr"])}
+    assert used, "no logwarden_* metric found in the rule expressions"
+    unknown = used - exported - documented
+    assert not unknown, f"alert rules use metrics that are neither exported nor documented: {sorted(unknown)}"
+    assert used <= exported, f"alert rules use metrics no collector exports: {sorted(used - exported)}"
+    undocumented = sorted(n for n in exported if n.startswith("logwarden_") and not _documented(n, documented))
+    assert not undocumented, f"exported but missing from docs/metrics.md: {undocumented}"
+
+
+def _documented(name: str, documented: set[str]) -> bool:
+    base = re.sub(r"_(total|bucket|count|sum|created)$", "", name)
+    return name in documented or base in documented or f"{base}_total" in documented
+
+
+def test_every_alert_has_its_runbook_section() -> None:
+    anchors = {
+        re.sub(r"[^a-z0-9_-]", "", line[3:].strip().lower().replace(" ", "-"))
+        for line in RUNBOOKS.read_text(encoding="utf-8").splitlines()
+        if line.startswith("## ")
+    }
+    missing = [
+        rule["alert"]
+        for rule in _alerting_rules()
+        if rule["annotations"]["runbook_url"].split("#", 1)[1] not in anchors
+    ]
+    assert not missing, f"docs/runbooks.md has no section for {missing}"
+
+
 # ------------------------------------------------------------------ Alertmanager
 
 
@@ -167,6 +237,11 @@ def test_amtool_check_config() -> None:
             ["alertname=LogwardenDeadLetterRateHigh", "severity=warning", "team=platform"],
             "team-platform",
             id="warning-platform",
+        ),
+        pytest.param(
+            ["alertname=LogwardenModelDrift", "severity=warning", "team=data-science"],
+            "team-data-science",
+            id="warning-data-science",
         ),
         pytest.param(["alertname=Odd", "severity=warning", "team=nobody"], "default", id="warning-unknown-team"),
         pytest.param(["alertname=Odd", "rule_id=r-3", "severity=medium"], "default", id="default"),
@@ -197,9 +272,12 @@ def test_alertmanager_routing_shape() -> None:
 
     assert walk(route) <= receivers, "every route points at a declared receiver"
     inhibit = config["inhibit_rules"]
-    assert any('severity="critical"' in rule["source_matchers"] and rule["equal"] == ["rule_id"] for rule in inhibit), (
-        "critical alerts inhibit high/warning ones with the same rule_id"
-    )
+    assert any(
+        'severity="critical"' in rule["source_matchers"]
+        and 'entity_key=~".+"' in rule["source_matchers"]
+        and rule["equal"] == ["entity_key"]
+        for rule in inhibit
+    ), "critical alerts inhibit lesser ones about the same entity (entity_key)"
 
 
 # ------------------------------------------------------------------ Alertmanager, running
@@ -261,12 +339,15 @@ def alertmanager_url(tmp_path: Path) -> Iterator[str]:
 
 
 def test_running_alertmanager_applies_the_inhibition_rules(alertmanager_url: str) -> None:
-    # critical mutes high/warning of the same rule_id only; LogwardenDown mutes the pipeline symptoms
-    # of the same job only (a critical alert without rule_id must not mute everything without one)
+    # critical mutes the lesser alerts about the same entity only; LogwardenDown mutes the pipeline
+    # symptoms of the same job only (a critical alert without entity_key must not mute everything without one)
     alerts = {
-        "critical-r1": {"alertname": "KeyAbuse", "rule_id": "r-1", "severity": "critical"},
-        "high-r1": {"alertname": "KeyAbuse", "rule_id": "r-1", "severity": "high", "team": "security"},
-        "high-r2": {"alertname": "Other", "rule_id": "r-2", "severity": "high", "team": "security"},
+        "critical-e1": {"alertname": "KeyAbuse", "rule_id": "r-1", "severity": "critical", "entity_key": "e1"},
+        "high-e1": {"alertname": "BruteForce", "rule_id": "r-2", "severity": "high", "entity_key": "e1"},
+        "medium-e1": {"alertname": "NewCountry", "rule_id": "r-3", "severity": "medium", "entity_key": "e1"},
+        "high-e2": {"alertname": "BruteForce", "rule_id": "r-2", "severity": "high", "entity_key": "e2"},
+        "critical-no-entity": {"alertname": "Leak", "rule_id": "r-4", "severity": "critical"},
+        "high-no-entity": {"alertname": "Other", "rule_id": "r-5", "severity": "high", "team": "security"},
         "down": {
             "alertname": "LogwardenDown",
             "job": "logwarden",
@@ -289,9 +370,12 @@ def test_running_alertmanager_applies_the_inhibition_rules(alertmanager_url: str
     )
 
     expected = {
-        "critical-r1": "active",
-        "high-r1": "suppressed",
-        "high-r2": "active",
+        "critical-e1": "active",
+        "high-e1": "suppressed",
+        "medium-e1": "suppressed",
+        "high-e2": "active",
+        "critical-no-entity": "active",
+        "high-no-entity": "active",
         "down": "active",
         "dlq": "suppressed",
         "unrelated": "active",
