@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from alerting.errors import OutboxError
@@ -192,6 +192,8 @@ class ModelEngine(Protocol):
 
     def counters(self) -> dict[str, int]: ...
 
+    def score_histograms(self) -> dict[str, tuple[list[tuple[float, int]], float]]: ...
+
 
 _MODEL_COUNTERS = {
     "events": ("logwarden_model_events", "Events the ML engine evaluated"),
@@ -202,12 +204,17 @@ _MODEL_COUNTERS = {
 }
 
 
+def _le(bound: float) -> str:
+    """A bucket bound as the ``le`` label value prometheus-client's own histograms use (``95.0``, ``+Inf``)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
 class ModelCollector(Collector):
     """The ML engine's counters and drift, read at scrape time.
 
     ``logwarden_model_drift{model_id}`` is the largest PSI over the model's features in its last drift
-    window (``MLEngine.drift()``; shadow models as ``<name>@shadow``). The score histogram
-    (``logwarden_model_score``) needs per-score observation in the engine and is not exported yet.
+    window (``MLEngine.drift()``; shadow models as ``<name>@shadow``); ``logwarden_model_score{model_id}`` is
+    the histogram of every score the model gave (``MLEngine.score_histograms()``, counted per batch).
     """
 
     def __init__(self, engine: ModelEngine) -> None:
@@ -228,4 +235,10 @@ class ModelCollector(Collector):
         for model_id, per_feature in sorted(self._engine.drift().items()):
             if per_feature:
                 drift.add_metric([model_id], max(per_feature.values()))
+        scores = HistogramMetricFamily(
+            "logwarden_model_score", "Anomaly scores a model gave (0-100, higher = more anomalous)", labels=["model_id"]
+        )
+        for model_id, (buckets, total) in sorted(self._engine.score_histograms().items()):
+            scores.add_metric([model_id], [(_le(b), c) for b, c in buckets], total)
         yield drift
+        yield scores

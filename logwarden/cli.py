@@ -142,11 +142,14 @@ def demo(
     scenario: Annotated[list[str] | None, typer.Option(help="Attack scenario to inject (repeatable).")] = None,
     store: Annotated[Path | None, typer.Option(help="Store directory (default LOGWARDEN_STORE_PATH).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line of figures.")] = False,
+    ml: Annotated[
+        bool, typer.Option("--ml/--no-ml", help="Also run the ML models (trained on generated history once).")
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
     """Run the whole pipeline in-process on built-in synthetic traffic (no Kafka, no Elasticsearch)."""
     from ingest.privacy.config import demo_privacy_config
-    from logwarden.demo import DemoOptions, demo_pipeline, expected_events, stored_alerts
+    from logwarden.demo import HISTORY, DemoOptions, demo_models, demo_pipeline, expected_events, stored_alerts
     from logwarden.wiring import build_normalizer, load_ruleset
 
     settings = configure(config, log_level=None if "LOGWARDEN_LOG_LEVEL" in os.environ else "WARNING")
@@ -177,8 +180,15 @@ def demo(
         f"scenarios {', '.join(options.scenarios)}), {ruleset.loaded} rules from {ruleset.files} files",
         highlight=False,
     )
+    models = None
+    if ml:
+        hours = HISTORY.total_seconds() / 3600
+        with out.status(f"ML models: training on {hours:g} h of generated history (first run of a store only)"):
+            models, trained = demo_models(store_dir, options, normalizer)
+        versions = ", ".join(f"{m}@{r['version']}" for m, r in models.rules().items())
+        out.print(f"ML models {versions} ({'trained now' if trained else 'reused'}: {store_dir / 'models'})")
     pipeline = demo_pipeline(
-        store_dir, ruleset, options, batch_size=settings.batch_size, on_alert=show, normalizer=normalizer
+        store_dir, ruleset, options, batch_size=settings.batch_size, on_alert=show, normalizer=normalizer, models=models
     )
     progress = Progress(
         TextColumn("[bold]pipeline[/bold]"),

@@ -1,16 +1,19 @@
 """``logwarden demo``: the whole pipeline in one process on the embedded default.
 
-Built-in synthetic traffic (seeded) -> the same normalizer, rule engine and alert dispatcher as
-``logwarden run`` -> a DuckDB file and a dead-letter file under the store directory.
+Built-in synthetic traffic (seeded) -> the same normalizer, rule engine, ML engine and alert dispatcher as
+``logwarden run`` -> a DuckDB file and a dead-letter file under the store directory. The ML models are trained
+on generated history before the demo's hour (once per store, seed and rate; later runs reuse them).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -27,7 +30,10 @@ from ingest.sinks.dead_letters import FileDeadLetterSink
 from ingest.sinks.duckdb_store import DuckDBEventSink, connect
 from ingest.sources.memory import IterableSource
 from ingest.sources.synthetic import generate_api_access, to_json_line
-from logwarden.runner import Pipeline
+from logwarden.runner import Pipeline, StreamDetector
+
+if TYPE_CHECKING:
+    from detectors.ml.engine import MLEngine
 
 DEMO_TOPIC = "synthetic.api-access"
 #: Broken records mixed into the demo stream, to show that nothing is dropped silently.
@@ -38,9 +44,17 @@ MALFORMED = (
 )
 
 
+#: The models the demo trains and runs, and how much generated history they learn from.
+DEMO_MODELS = ("entity-behaviour", "request-content")
+HISTORY = timedelta(hours=3)
+#: A record whose pseudonym fingerprints the store's privacy key (models learned pseudonyms of that key).
+_PROBE = b'{"timestamp":"2026-11-02T08:00:00Z","method":"GET","path":"/v1/models","status":200,"user_id":"probe"}'
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     seed: int = 7
+    start: datetime = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     duration: timedelta = timedelta(hours=1)
     rate_per_s: float = 5.0
     scenarios: Sequence[str] = ("brute_force", "credential_stuffing")
@@ -53,6 +67,7 @@ def demo_records(options: DemoOptions) -> Iterator[Record]:
     spread_every = 997
     events = generate_api_access(
         seed=options.seed,
+        start=options.start,
         duration=options.duration,
         rate_per_s=options.rate_per_s,
         scenarios=options.scenarios,
@@ -74,8 +89,9 @@ def demo_pipeline(
     batch_size: int = 1000,
     on_alert: Callable[[Alert], None] | None = None,
     normalizer: Normalizer | None = None,
+    models: StreamDetector | None = None,
 ) -> Pipeline:
-    """The embedded pipeline: in-process source, DuckDB store, file dead letters."""
+    """The embedded pipeline: in-process source, DuckDB store, file dead letters (and ``models`` after the rules)."""
     conn = connect(store_dir / "logwarden.duckdb")
     registry = CollectorRegistry()
     return Pipeline(
@@ -88,7 +104,45 @@ def demo_pipeline(
         metrics=IngestMetrics.create(registry),
         batch_size=batch_size,
         poll_timeout_s=0.0,
+        models=models,
     )
+
+
+def demo_models(store_dir: Path, options: DemoOptions, normalizer: Normalizer) -> tuple[MLEngine, bool]:
+    """The demo's ML engine and whether its models were trained now (False: reused from ``<store>/models``).
+
+    They learn from :data:`HISTORY` of attack-free traffic of the same platform (seed) just before the demo's
+    hour, normalized by the demo's own normalizer, so they know the pseudonyms the pipeline will write.
+    """
+    from detectors.ml import store  # numpy, scikit-learn, pyod: only when the demo runs models
+    from detectors.ml.engine import MLEngine
+    from detectors.ml.presets import load_preset
+    from detectors.ml.training import train
+
+    root = store_dir / "models"
+    probe = normalizer.normalize(Record("api_access", _PROBE))
+    fingerprint = repr(getattr(probe, "doc", {}).get("user", {}).get("id"))
+    material = f"{options.seed}|{options.rate_per_s:g}|{options.start.isoformat()}|{HISTORY}|{fingerprint}"
+    data_hash = "demo:" + hashlib.sha256(material.encode()).hexdigest()[:16]
+
+    def cached() -> bool:
+        for name in DEMO_MODELS:
+            try:
+                if store.load(root / name).metadata.get("data_hash") != data_hash:
+                    return False
+            except store.ModelStoreError:
+                return False
+        return True
+
+    trained = not cached()
+    if trained:
+        raw = generate_api_access(seed=options.seed, start=options.start - HISTORY, duration=HISTORY,
+                                  rate_per_s=options.rate_per_s, scenarios=())  # fmt: skip
+        events, _ = normalizer.normalize_all([Record("api_access", to_json_line(e)) for e in raw])
+        docs = [e.doc for e in events]
+        for name in DEMO_MODELS:
+            store.save(train(load_preset(name), docs, data_hash=data_hash), root)
+    return MLEngine.from_registry(root, DEMO_MODELS), trained
 
 
 def expected_events(options: DemoOptions) -> int:

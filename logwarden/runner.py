@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from alerting.dispatch import AlertDispatcher
 from alerting.metrics import RuleMetrics
+from detectors.detection import Detection
 from detectors.sigma.engine import RuleEngine
 from ingest.errors import SinkError
 from ingest.metrics import IngestMetrics
@@ -29,6 +30,16 @@ from ingest.sources.base import Source
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+
+class StreamDetector(Protocol):
+    """A detector over batches of stored events (the ML engine): detections per batch, the rest at the end."""
+
+    def process(self, events: Sequence[NormalizedEvent]) -> list[Detection]: ...
+
+    def flush(self) -> list[Detection]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -74,6 +85,7 @@ class Pipeline:
     stats: RunStats = field(default_factory=RunStats)
     sleep: Callable[[float], None] = time.sleep
     rule_metrics: RuleMetrics | None = None
+    models: StreamDetector | None = None  # ML models, after the rules, on the same stored events
 
     def step(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process one batch; returns the number of records it held (0 when the source was idle)."""
@@ -127,15 +139,15 @@ class Pipeline:
         detections = self.engine.process(stored)
         if self.rule_metrics is not None:
             self.rule_metrics.evaluation_seconds.observe(time.perf_counter() - started)
-        new_alerts = self.alerts.dispatch(detections)  # in the outbox (durably) before the commit
+        if self.models is not None:
+            detections += self.models.process(stored)
+        self._raise_alerts(detections)  # in the outbox (durably) before the commit
         self.source.commit(batch.records)
 
         self.stats.batches += 1
         self.stats.records += len(batch.records)
         self.stats.events += len(stored)
         self.stats.dead_letters += len(all_dead)
-        self.stats.alerts += len(new_alerts)
-        self.stats.alerts_by_rule.update(a.detection.rule_name for a in new_alerts)
         self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
 
     def _retry(self, flush: Callable[[], _T], should_stop: Callable[[], bool], failure: SinkError | None = None) -> _T:
@@ -204,7 +216,22 @@ class Pipeline:
                     break
             if in_flight is not None:
                 self._complete(*in_flight, should_stop)
+        if self.source.exhausted:
+            self._end_of_input()
         return self.stats
+
+    def _end_of_input(self) -> None:
+        """A finite source is done (the demo): the models score their last open windows.
+
+        The rule engine is not flushed: its flush fires every pending absence (``A`` not followed by ``B``),
+        and input that merely ended does not show that ``B`` never came."""
+        if self.models is not None:
+            self._raise_alerts(self.models.flush())
+
+    def _raise_alerts(self, detections: list[Detection]) -> None:
+        new_alerts = self.alerts.dispatch(detections)
+        self.stats.alerts += len(new_alerts)
+        self.stats.alerts_by_rule.update(a.detection.rule_name for a in new_alerts)
 
     def _complete(self, batch: _Batch, write: Future[None], should_stop: Callable[[], bool]) -> None:
         """Wait for a batch's write; if it failed, retry here (source paused), then finish the batch."""
@@ -217,6 +244,8 @@ class Pipeline:
     def close(self) -> None:
         """Close every stage, the source first (no new records), the sinks last."""
         self.source.close()
+        if self.models is not None:
+            self.models.close()
         self.alerts.close()
         self.dead_letters.close()
         self.events.close()

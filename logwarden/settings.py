@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9108, ge=0, le=65535, description="0 disables the metrics endpoint")
     # Processing
     rules_dir: list[Path] = Field(default_factory=lambda: [bundled_rules_dir()])
+    models_dir: Path | None = Field(
+        default=None,
+        description="ML model registry (logwarden models train --out DIR); its current models score the stream",
+    )
+    models: list[str] = Field(
+        default_factory=list, description="model names of the registry to run (default: every name with a version)"
+    )
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     poll_timeout_s: float = Field(default=1.0, gt=0)
     # Privacy and enrichment (nested: LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY, LOGWARDEN_ENRICHMENT__GEOIP_CITY_DB)
@@ -102,6 +109,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown source(s) {unknown}; known: {sorted(PARSERS)}")
         if not value:
             raise ValueError("at least one topic is needed")
+        return value
+
+    @field_validator("models_dir")
+    @classmethod
+    def _registry_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"no such directory: {value}")
         return value
 
     @field_validator("rules_dir")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka.errors import KafkaError
@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from alerting.catalog import RuleCatalog
 from alerting.dispatch import AlertDispatcher, AlertPolicy
 from alerting.errors import OutboxError
-from alerting.metrics import AlertMetrics, OutboxCollector, RuleMetrics
+from alerting.metrics import AlertMetrics, ModelCollector, OutboxCollector, RuleMetrics
 from alerting.outbox import SqliteOutbox
 from alerting.sinks import AlertSink
 from alerting.sinks.alertmanager import AlertmanagerSink
@@ -35,6 +35,9 @@ from ingest.sources.kafka import KafkaSource
 from logwarden.errors import ConfigError, ServiceUnavailable
 from logwarden.runner import Pipeline
 from logwarden.settings import Settings, safe_url
+
+if TYPE_CHECKING:
+    from detectors.ml.engine import MLEngine
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +98,40 @@ def open_outbox(settings: Settings) -> SqliteOutbox:
         raise ConfigError(f"LOGWARDEN_STORE_PATH: {exc}") from None
 
 
+def load_models(settings: Settings) -> MLEngine | None:
+    """The ML engine over the registry's ``current`` models (``LOGWARDEN_MODELS_DIR``), or None without one."""
+    if settings.models_dir is None:
+        return None
+    from detectors.ml import store  # numpy, scikit-learn, pyod: imported only when models run
+    from detectors.ml.engine import MLEngine
+
+    root = settings.models_dir
+    names = settings.models or sorted(p.name for p in root.iterdir() if p.is_dir() and store.versions(p))
+    if not names:
+        raise ConfigError(f"LOGWARDEN_MODELS_DIR: {root} holds no trained model (logwarden models train --out {root})")
+    settings.store_path.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = MLEngine.from_registry(root, names, shadow_log=settings.store_path / "shadow-scores.jsonl")
+    except (store.ModelStoreError, OSError) as exc:
+        raise ConfigError(f"LOGWARDEN_MODELS_DIR: {exc}") from None
+    log.info("ML models: %s", ", ".join(f"{m}@{r['version']}" for m, r in engine.rules().items()))
+    return engine
+
+
 def alert_dispatcher(
-    settings: Settings, sinks: list[AlertSink], registry: CollectorRegistry, ruleset: RuleSet, engine: RuleEngine
+    settings: Settings,
+    sinks: list[AlertSink],
+    registry: CollectorRegistry,
+    ruleset: RuleSet,
+    engine: RuleEngine,
+    models: MLEngine | None = None,
 ) -> AlertDispatcher:
     """Outbox-backed dispatcher with one delivery thread per sink, and its metrics."""
     outbox = open_outbox(settings)
     registry.register(OutboxCollector(outbox, [s.name for s in sinks]))
+    catalog = RuleCatalog.from_ruleset(ruleset, runbook_base=str(settings.alert_runbook_url))
+    if models is not None:
+        catalog.register_models(models.rules())
     policy = AlertPolicy(
         ttl_s=settings.alert_ttl_s, quiet_s=settings.alert_quiet_s, lateness_s=engine.watermark.lateness_s
     )
@@ -108,7 +139,7 @@ def alert_dispatcher(
         sinks,
         AlertMetrics.create(registry),
         outbox=outbox,
-        catalog=RuleCatalog.from_ruleset(ruleset, runbook_base=str(settings.alert_runbook_url)),
+        catalog=catalog,
         policy=policy,
         watermark=lambda: engine.watermark.value,
         background=True,
@@ -119,6 +150,7 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     """Kafka -> Elasticsearch -> rules -> alerts index + Alertmanager (``logwarden run``)."""
     normalizer = build_normalizer(settings)
     ruleset = load_ruleset(settings.rules_dir)
+    models = load_models(settings)
     metrics = IngestMetrics.create(registry)
     metrics.init_sources(settings.topics.values())
     es = elasticsearch_client(settings)
@@ -142,8 +174,10 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
         am = AlertmanagerSink(str(settings.alertmanager_url), kibana_url=kibana, ttl_s=settings.alert_ttl_s)
         sinks.append(am)
     engine = RuleEngine(ruleset)
+    if models is not None:
+        registry.register(ModelCollector(models))
     try:
-        alerts = alert_dispatcher(settings, sinks, registry, ruleset, engine)
+        alerts = alert_dispatcher(settings, sinks, registry, ruleset, engine, models)
     except ConfigError:
         source.close()
         dead_letters.close()
@@ -161,4 +195,5 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
         poll_timeout_s=settings.poll_timeout_s,
         pipelined=True,  # Elasticsearch and Kafka clients are thread-safe: write N while preparing N+1
         rule_metrics=RuleMetrics.create(registry, engine),
+        models=models,
     )

@@ -2,9 +2,11 @@
 
 ``process(events) -> list[Detection]`` per micro-batch (vectorized scoring, never one row at a time),
 ``flush()`` at the end of input, ``drift()`` for the metrics bundle, ``counters()`` for monitoring. Behaviour
-models keep entity state (starting from the history learned in training) and report one detection per entity
-and hop; content models one per entity and minute (the highest-scoring request explains it). A row a model
-flags is never learned. Shadow models score and record (JSON lines in ``shadow_log``) but never alert.
+models keep entity state (starting from the history learned in training) and score one row per entity and hop;
+content models flag requests, grouped per entity and minute (the highest-scoring request explains it). The
+anomalous windows of an entity that follow each other within ``incident_gap_min`` minutes are one incident: one
+detection id (from its first window), whose later states update the same alert. A row a model flags is never
+learned. Shadow models score and record (JSON lines in ``shadow_log``) but never alert.
 
 >>> engine = MLEngine([])
 >>> engine.process([]), engine.drift(), engine.counters()["events"]
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -36,6 +39,11 @@ from ingest.records import NormalizedEvent
 
 log = logging.getLogger(__name__)
 
+#: Upper bounds of the score histogram buckets (scores are 0-100; the last bucket is +Inf).
+SCORE_BUCKETS: tuple[float, ...] = (10, 25, 50, 75, 85, 90, 95, 99)
+#: Open incidents kept per model (entities with a recent anomaly); beyond it the stale ones are forgotten.
+_MAX_INCIDENTS = 10_000
+
 
 def _iso(minute: int) -> str:
     return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -44,8 +52,11 @@ def _iso(minute: int) -> str:
 class _Runner:
     """One model on the stream: its entity state, drift monitor and the events of its open windows."""
 
-    def __init__(self, model: TrainedModel, shadow: bool, drift_rows: int, max_ids: int) -> None:
-        self.model, self.shadow, self.max_ids = model, shadow, max_ids
+    def __init__(self, model: TrainedModel, shadow: bool, drift_rows: int, max_ids: int, gap_min: int) -> None:
+        self.model, self.shadow, self.max_ids, self.gap_min = model, shadow, max_ids, gap_min
+        self.incidents: dict[tuple[str, str], _Incident] = {}
+        self.score_counts = np.zeros(len(SCORE_BUCKETS) + 1, dtype=np.int64)  # per bucket, not cumulative
+        self.score_sum = 0.0
         self.state: EntityBehaviour | None = model.new_behaviour() if model.family == "behaviour" else None
         self.drift = {name: DriftMonitor(p.drift, drift_rows) for name, p in model.partitions.items()}
         self.recent: deque[tuple[int, EventColumns]] = deque()
@@ -74,7 +85,7 @@ class _Runner:
 
     def _decide(self, rows: BehaviourRows) -> npt.NDArray[np.bool_]:
         scores, flags = self.model.score(rows.entity_type, rows.X)
-        self.rows_scored += len(scores)
+        self._observe(scores)
         if rows.entity_type in self.drift:
             self.drift[rows.entity_type].observe(rows.X)
         if flags.any():
@@ -97,7 +108,7 @@ class _Runner:
             return
         X = self.model.content.transform(docs)
         scores, flags = self.model.score("request", X)
-        self.rows_scored += len(scores)
+        self._observe(scores)
         if "request" in self.drift:
             self.drift["request"].observe(X)
         groups: dict[tuple[str, str, int], list[int]] = {}
@@ -112,6 +123,14 @@ class _Runner:
             self._emit(etype, value, minute, 1, float(scores[top]), features, len(members),
                        [ids[j] for j in members][: self.max_ids])  # fmt: skip
 
+    def _observe(self, scores: npt.NDArray[np.float64]) -> None:
+        """Count scored rows into the score histogram (vectorized: one searchsorted per batch)."""
+        self.rows_scored += len(scores)
+        self.score_counts += np.bincount(
+            np.searchsorted(SCORE_BUCKETS, scores, side="left"), minlength=len(SCORE_BUCKETS) + 1
+        )
+        self.score_sum += float(scores.sum())
+
     def _event_ids(self, etype: str, key: str, bucket: int) -> list[str]:
         found: list[str] = []
         hop = self.state.hop if self.state is not None else 1
@@ -125,36 +144,77 @@ class _Runner:
     def _emit(self, etype: str, key: str, minute: int, hop: int, score: float, features: list[dict[str, Any]],
               count: int, event_ids: list[str]) -> None:  # fmt: skip
         self.anomalies += 1
+        incident = self._incident(etype, key, minute, hop, score, count, event_ids)
         model = self.model
         part = model.partitions.get("request" if model.family == "content" else etype)
         threshold = part.threshold if part is not None else 0.0
         group = {ENTITY_FIELDS[etype]: key}
         rule_id = f"ml.{model.name}"
-        start = _iso(minute)
+        start = _iso(incident.start)
         group_key = ",".join(f"{k}={v}" for k, v in sorted(group.items()))
         what = "requests" if model.family == "content" else "behaviour"
         why = describe(features)
+        since = f" (anomalous since {start}, {incident.windows} windows)" if incident.windows > 1 else ""
         self.out.append(MLDetection(
             id=detection_id(rule_id, group_key, start), rule_id=rule_id, rule_name=f"ml_{model.name.replace('-', '_')}",
             title=f"Unusual {what} of {etype.replace('_', ' ')} {key} (ML {model.name})",
             description=f"score {score:.0f}/100 (threshold {threshold:.0f}) for {etype} {key} in {hop} min from "
-                        f"{start}: {why}",
-            level=level_of(score), group=group, first_seen=start, last_seen=_iso(minute + hop), event_count=count,
-            event_ids=event_ids, tags=["ml", rule_id], risk_score=round(score, 1),
+                        f"{_iso(minute)}{since}: {why}",
+            level=level_of(incident.peak), group=group, first_seen=start, last_seen=_iso(incident.end),
+            event_count=incident.events, event_ids=list(incident.event_ids), tags=["ml", rule_id],
+            risk_score=round(incident.peak, 1),
             ml={"model_id": model.name, "model_version": model.version, "score": round(score, 2),
                 "threshold": round(threshold, 2), "entity_type": etype, "features": features,
                 "shadow": self.shadow},
         ))  # fmt: skip
+
+    def _incident(self, etype: str, key: str, minute: int, hop: int, score: float, count: int,
+                  event_ids: list[str]) -> _Incident:  # fmt: skip
+        """The entity's open incident, extended by this anomalous window (a new one after ``gap_min`` quiet minutes).
+
+        Consecutive anomalous windows of one entity are one incident: one detection id (from its first
+        window), so they update one alert instead of paging once a minute."""
+        incident = self.incidents.get((etype, key))
+        if incident is None or minute > incident.end + self.gap_min:
+            if len(self.incidents) >= _MAX_INCIDENTS:
+                self._forget_before(minute - self.gap_min)
+            incident = self.incidents[(etype, key)] = _Incident(start=minute, end=minute + hop)
+        incident.end = max(incident.end, minute + hop)
+        incident.windows += 1
+        incident.events += count
+        incident.peak = max(incident.peak, score)
+        room = self.max_ids - len(incident.event_ids)
+        if room > 0:
+            incident.event_ids += event_ids[:room]
+        return incident
+
+    def _forget_before(self, minute: int) -> None:
+        """Drop incidents that ended before ``minute`` (they can no longer be extended)."""
+        self.incidents = {k: v for k, v in self.incidents.items() if v.end >= minute}
+        while len(self.incidents) >= _MAX_INCIDENTS:  # still full: drop the oldest
+            del self.incidents[min(self.incidents, key=lambda k: self.incidents[k].end)]
+
+
+@dataclass
+class _Incident:
+    """Consecutive anomalous windows of one entity (epoch minutes)."""
+
+    start: int
+    end: int
+    windows: int = 0
+    events: int = 0
+    peak: float = 0.0
+    event_ids: list[str] = field(default_factory=list)
 
 
 class MLEngine:
     """Runs trained models (and shadow models) over batches of normalized events."""
 
     def __init__(self, models: Sequence[TrainedModel], *, shadow: Sequence[TrainedModel] = (),
-                 shadow_log: Path | None = None, drift_window_rows: int = 5000, max_event_ids: int = 100
-                 ) -> None:  # fmt: skip
-        self.runners = [_Runner(m, False, drift_window_rows, max_event_ids) for m in models]
-        self.runners += [_Runner(m, True, drift_window_rows, max_event_ids) for m in shadow]
+                 shadow_log: Path | None = None, drift_window_rows: int = 5000, max_event_ids: int = 100,
+                 incident_gap_min: int = 15) -> None:  # fmt: skip
+        self.runners = [_Runner(m, False, drift_window_rows, max_event_ids, incident_gap_min) for m in models]
+        self.runners += [_Runner(m, True, drift_window_rows, max_event_ids, incident_gap_min) for m in shadow]
         self._shadow_file: BinaryIO | None = shadow_log.open("ab") if shadow_log is not None else None
         self.stats: Counter[str] = Counter()
 
@@ -193,6 +253,19 @@ class MLEngine:
                     merged[feature] = max(merged.get(feature, 0.0), round(value, 4))
             if merged:
                 out[f"{r.model.name}{'@shadow' if r.shadow else ''}"] = merged
+        return out
+
+    def score_histograms(self) -> dict[str, tuple[list[tuple[float, int]], float]]:
+        """Per model (shadow ones as ``<name>@shadow``): cumulative ``[(upper bound, count)]`` ending with
+        ``(inf, total)``, and the sum of the scores (Prometheus histogram semantics: ``le`` buckets)."""
+        out: dict[str, tuple[list[tuple[float, int]], float]] = {}
+        for r in self.runners:
+            cumulative = np.cumsum(r.score_counts).tolist()
+            bounds = [*SCORE_BUCKETS, float("inf")]
+            out[f"{r.model.name}{'@shadow' if r.shadow else ''}"] = (
+                [(float(b), int(c)) for b, c in zip(bounds, cumulative, strict=True)],
+                r.score_sum,
+            )
         return out
 
     def rules(self) -> dict[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Explanations: which features made a row anomalous, with their values and what is usual.
 
 Per feature a robust z-score against the training distribution of the row's partition (median, and IQR / 1.349
-as the scale, floored); the top contributors are the features with the largest positive z. "Usual" is the
+as the scale, floored); the top contributors are the features with the largest ``|z|``. "Usual" is the
 entity's own baseline when the feature has one (behaviour rows), else the training median (its peers). Values
 are shown in natural units (counts, bytes...), features kept as ``log1p`` are transformed back.
 """
@@ -43,15 +43,19 @@ class FeatureStats:
 def explain(
     stats: FeatureStats, X: Matrix, *, top: int = 3, usual_own: dict[int, Matrix] | None = None
 ) -> list[list[dict[str, Any]]]:
-    """The ``top`` contributing features of every row: ``{"feature", "value", "usual", "z"}`` (vectorized z)."""
+    """The ``top`` contributing features of every row: ``{"feature", "value", "usual", "z"}`` (vectorized z).
+
+    Contributors are ranked by ``|z|``: the detectors flag both tails, so a count that collapsed explains a
+    row as well as one that exploded (its ``z`` is negative). Features within one scale unit of the median
+    (``|z| < 1``) never explain anything."""
     z = stats.z(X)
-    order = np.argsort(-z, axis=1)[:, :top]
+    order = np.argsort(-np.abs(z), axis=1)[:, :top]
     out: list[list[dict[str, Any]]] = []
     own = usual_own or {}
     for i, cols in enumerate(order.tolist()):
         items = []
         for j in cols:
-            if z[i, j] <= 0:
+            if abs(z[i, j]) < 1:
                 break
             name = stats.names[j]
             usual = float(own[j][i]) if j in own else stats.natural(name, float(stats.median[j]))
@@ -65,4 +69,4 @@ def describe(items: list[dict[str, Any]]) -> str:
     """One line for an analyst: ``ips_15m = 23 (usually 1, z +9.1); ...``."""
     if not items:
         return "no single feature stands out (a combination of several)"
-    return "; ".join(f"{i['feature']} = {i['value']:g} (usually {i['usual']:g}, z +{i['z']:g})" for i in items)
+    return "; ".join(f"{i['feature']} = {i['value']:g} (usually {i['usual']:g}, z {i['z']:+g})" for i in items)

@@ -101,6 +101,9 @@ class FakeModels:
     def counters(self) -> dict[str, int]:
         return {"events": 100, "rows_scored": 40, "anomalies": 2, "shadow_anomalies": 1, "entities": 9}
 
+    def score_histograms(self) -> dict[str, tuple[list[tuple[float, int]], float]]:
+        return {"iforest_behaviour": ([(50.0, 30), (95.0, 38), (float("inf"), 40)], 1234.5)}
+
 
 def test_model_collector_exports_drift_per_model_and_the_engine_counters() -> None:
     registry = CollectorRegistry()
@@ -111,6 +114,11 @@ def test_model_collector_exports_drift_per_model_and_the_engine_counters() -> No
     assert registry.get_sample_value("logwarden_model_scored_total") == 40.0
     assert registry.get_sample_value("logwarden_model_alerts_total") == 2.0
     assert registry.get_sample_value("logwarden_model_entities") == 9.0
+    model = {"model_id": "iforest_behaviour"}
+    assert registry.get_sample_value("logwarden_model_score_bucket", {**model, "le": "95.0"}) == 38.0
+    assert registry.get_sample_value("logwarden_model_score_bucket", {**model, "le": "+Inf"}) == 40.0
+    assert registry.get_sample_value("logwarden_model_score_count", model) == 40.0
+    assert registry.get_sample_value("logwarden_model_score_sum", model) == 1234.5
 
 
 def test_the_real_ml_engine_fits_the_collector() -> None:

@@ -36,7 +36,7 @@ def start(args: list[str], cwd: Path, **extra: str) -> subprocess.Popen[str]:
 
 def run(args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     proc = start(args, cwd, **extra)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=400)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
@@ -57,12 +57,14 @@ def free_port() -> int:
 
 
 def test_demo_json_summary_and_same_seed_same_result(tmp_path: Path) -> None:
-    args = ["demo", "--json", "--minutes", "5", "--seed", "11"]
+    # two stores have two pseudonymization keys: the rules give the same alerts, the models' distinct-count
+    # sketches hash other values (so --no-ml here; the ML test below checks one store reruns identically)
+    args = ["demo", "--json", "--minutes", "5", "--seed", "11", "--no-ml"]
     first = start([*args, "--store", str(tmp_path / "a")], tmp_path)
     second = start([*args, "--store", str(tmp_path / "b")], tmp_path)
     results = []
     for proc in (first, second):
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=400)
         results.append(last_json_line(subprocess.CompletedProcess(proc.args, proc.returncode, out, err)))
     a, b = results
     assert {"events", "alerts", "alerts_by_rule", "dead_letters", "store"} <= set(a)
@@ -74,6 +76,20 @@ def test_demo_json_summary_and_same_seed_same_result(tmp_path: Path) -> None:
     assert len((tmp_path / "a" / "dead-letters.jsonl").read_bytes().splitlines()) == 3
     a.pop("store"), b.pop("store")
     assert a == b
+
+
+def test_demo_runs_the_ml_models_it_trained_and_reuses_them(tmp_path: Path) -> None:
+    args = ["demo", "--json", "--minutes", "40", "--scenario", "credential_stuffing", "--store", str(tmp_path)]
+    first = run(args, tmp_path)
+    summary = last_json_line(first)
+    assert "trained now" in first.stderr
+    assert summary["alerts_by_rule"].get("ml_entity_behaviour", 0) >= 1, summary
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["entity-behaviour", "request-content"]
+    again = run(args, tmp_path)
+    assert "reused" in again.stderr
+    assert last_json_line(again)["alerts_by_rule"] == summary["alerts_by_rule"]
+    plain = last_json_line(run([*args, "--no-ml"], tmp_path))
+    assert not any(rule.startswith("ml_") for rule in plain["alerts_by_rule"])
 
 
 def test_demo_brute_force_scenario_raises_the_brute_force_alert(tmp_path: Path) -> None:

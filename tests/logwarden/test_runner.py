@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from alerting.dispatch import AlertDispatcher
 from alerting.metrics import AlertMetrics
 from alerting.sinks.duckdb_store import DuckDBAlertSink
+from detectors.detection import Detection
 from detectors.sigma.engine import RuleEngine
 from detectors.sigma.loader import load_rules
 from ingest.errors import SinkError
@@ -317,3 +318,45 @@ def test_pipelined_run_stores_commits_in_order_and_recovers(tmp_path: Path, mixe
     assert h.log.count("pause") == h.log.count("resume") == 1  # the failed write was retried, once paused
     assert h.stored_events() == 25  # the same 25 documents three times over: ids are deterministic
     h.pipeline.close()
+
+
+class RecordingModels:
+    """A stand-in ML engine: one detection per batch naming the stored events it saw, one more at the end."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[str]] = []
+        self.flushed = self.closed = False
+
+    def process(self, events: Sequence[NormalizedEvent]) -> list[Detection]:
+        self.seen.append([e.doc_id for e in events])
+        return [self._detection(f"batch-{len(self.seen)}", [e.doc_id for e in events])]
+
+    def flush(self) -> list[Detection]:
+        self.flushed = True
+        return [self._detection("end", [])]
+
+    def close(self) -> None:
+        self.closed = True
+
+    @staticmethod
+    def _detection(name: str, ids: list[str]) -> Detection:
+        return Detection(id=name, rule_id="ml.fake", rule_name="ml_fake", title=name, description=name, level="low",
+                         group={"user.id": name}, first_seen="2026-11-02T08:00:00.000Z",
+                         last_seen="2026-11-02T08:01:00.000Z", event_count=len(ids), event_ids=ids)  # fmt: skip
+
+
+def test_models_score_the_stored_events_after_the_rules_and_flush_at_the_end(
+    tmp_path: Path, mixed: list[Record]
+) -> None:
+    h = Harness(tmp_path, mixed, batch_size=10)
+    models = RecordingModels()
+    h.pipeline.models = models
+    stats = h.pipeline.run()
+    assert [len(ids) for ids in models.seen] == [9, 9, 7], "every stored event, never a dead letter"
+    assert models.flushed
+    assert stats.alerts_by_rule == {"api_login_brute_force": 1, "ml_fake": 4}
+    assert sorted(r[0] for r in rows(h.conn, "SELECT rule_name FROM alerts")) == ["api_login_brute_force"] + 4 * [
+        "ml_fake"
+    ]
+    h.pipeline.close()
+    assert models.closed

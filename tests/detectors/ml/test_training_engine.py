@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
+from detectors.detection import Detection
 from detectors.ml import store
 from detectors.ml.detection import MLDetection
 from detectors.ml.engine import MLEngine
@@ -122,11 +123,41 @@ def test_engine_raises_explained_detections_and_learns_only_unflagged(behaviour:
                                                       "window_s": 60.0}}  # fmt: skip
     counters = engine.counters()
     assert counters["events"] == len(stream) and counters["rows_scored"] > 0 and counters["anomalies"] == len(found)
+    buckets, total = engine.score_histograms()["entity-behaviour"]
+    assert buckets[-1] == (float("inf"), counters["rows_scored"]) and 0 < total <= 100 * counters["rows_scored"]
+    assert [c for _, c in buckets] == sorted(c for _, c in buckets), "cumulative"
     drift = engine.drift()["entity-behaviour"]
     assert set(drift) <= set(behaviour.feature_names) and all(v >= 0 for v in drift.values())
     again = MLEngine([behaviour])
     ids = [d.id for start in range(0, len(stream), 1000) for d in again.process(stream[start : start + 1000])]
     assert ids + [d.id for d in again.flush()] == [d.id for d in found], "same input, same detections"
+
+
+def test_an_entitys_consecutive_anomalous_windows_are_one_incident(behaviour: TrainedModel) -> None:
+    stream = events(30, SCENARIOS, offset_min=60)
+    engine = MLEngine([behaviour])
+    found: list[Detection] = []
+    for start in range(0, len(stream), 1000):
+        found += engine.process(stream[start : start + 1000])
+    found += engine.flush()
+    by_entity: dict[str, list[MLDetection]] = {}
+    for d in found:
+        assert isinstance(d, MLDetection)
+        by_entity.setdefault(repr(sorted(d.group.items())), []).append(d)
+    repeated = [ds for ds in by_entity.values() if len(ds) > 1]
+    assert repeated, "some entity stays anomalous for several windows"
+    for ds in repeated:
+        firsts = {d.first_seen for d in ds}
+        for first in firsts:  # one id per incident, its later states only grow
+            states = [d for d in ds if d.first_seen == first]
+            assert len({d.id for d in states}) == 1
+            assert [d.event_count for d in states] == sorted(d.event_count for d in states)
+            assert [d.last_seen for d in states] == sorted(d.last_seen for d in states)
+            assert [d.risk_score or 0 for d in states] == sorted(d.risk_score or 0 for d in states)
+    apart = MLEngine([behaviour], incident_gap_min=-(10**6))  # no merging at all: one id per window
+    split = [d for start in range(0, len(stream), 1000) for d in apart.process(stream[start : start + 1000])]
+    split += apart.flush()
+    assert len({d.id for d in split}) == len(split) > len({d.id for d in found})
 
 
 def test_shadow_models_record_but_never_alert(content: TrainedModel, tmp_path: Path) -> None:
