@@ -6,11 +6,11 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
-from urllib.parse import quote
 
 import orjson
 
 from alerting.catalog import RuleInfo
+from alerting.links import discover_url
 from detectors.detection import Detection
 from detectors.ml.detection import MLDetection
 from ingest.ecs import ECS_VERSION
@@ -184,14 +184,8 @@ class Alert:
         if ends_at:
             alert["endsAt"] = ends_at
         if kibana_url:
-            alert["generatorURL"] = discover_url(kibana_url, self.id)
+            alert["generatorURL"] = discover_url(kibana_url, d, self.id)
         return alert
-
-
-def discover_url(kibana_url: str, alert_id: str) -> str:
-    """A Kibana Discover link to the alert document (its source events are listed in it)."""
-    query = quote(f'logwarden.alert.id:"{alert_id}"', safe="")
-    return f"{kibana_url.rstrip('/')}/app/discover#/?_a=(query:(language:kuery,query:'{query}'))"
 
 
 def alert_to_json(alert: Alert) -> bytes:

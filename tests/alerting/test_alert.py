@@ -7,8 +7,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from alerting.alert import LEVELS, Alert, alert_from_json, alert_to_json, discover_url
+from alerting.alert import LEVELS, Alert, alert_from_json, alert_to_json
 from alerting.catalog import RuleInfo
+from alerting.links import discover_url
 from detectors.detection import Detection
 from detectors.ml.detection import MLDetection
 from ingest.ecs import ALERT_FIELDS, ECS_VERSION
@@ -177,9 +178,9 @@ def test_to_alertmanager_with_kibana_and_end() -> None:
         ends_at="2026-11-02T09:00:00.000Z", kibana_url="http://kibana:5601/"
     )
     assert am["endsAt"] == "2026-11-02T09:00:00.000Z"
-    assert am["generatorURL"] == discover_url("http://kibana:5601", "a" * 32)
+    assert am["generatorURL"] == discover_url("http://kibana:5601", detection(), "a" * 32)
     assert am["generatorURL"].startswith("http://kibana:5601/app/discover#/")
-    assert f'logwarden.alert.id:"{"a" * 32}"' in unquote(am["generatorURL"])
+    assert 'user.id : "user_1"' in unquote(am["generatorURL"])  # the entity's events in the window
 
 
 def test_to_alertmanager_routes_by_the_rules_team_and_links_its_runbook() -> None:
