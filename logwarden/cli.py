@@ -25,6 +25,7 @@ from ingest.errors import IngestError
 from logwarden import __version__, cli_data
 from logwarden.cli_common import ConfigOption, configure, err
 from logwarden.cli_models import register as register_model_commands
+from logwarden.cli_privacy import register as register_privacy_commands
 from logwarden.cli_rules import register as register_rule_commands
 from logwarden.errors import ConfigError, LogwardenError, ServiceUnavailable
 
@@ -231,6 +232,7 @@ def demo(
 
 register_rule_commands(app)  # rules lint, rules test, detect
 register_model_commands(app)  # models train, score, evaluate, promote, list, synth
+register_privacy_commands(app)  # reveal
 app.command()(cli_data.normalize)
 app.command()(cli_data.ingest)
 app.command()(cli_data.retention)

@@ -121,7 +121,7 @@ def _mark_geo(tree: Tree, geo: frozenset[str], prefix: str = "") -> Tree:
 
 
 def _scalars(values: list[Any]) -> bool:
-    return all(type(v) in _SCALAR_TYPES for v in values)
+    return all(map(_SCALAR_TYPES.__contains__, map(type, values)))
 
 
 def _geo_point(value: Any) -> bool:
@@ -137,8 +137,8 @@ def _clean(node: dict[str, Any], allowed: Tree) -> bool:
     """True when ``node`` holds only allowed fields of the right shape (what :func:`_filter` would keep)."""
     for key, value in node.items():
         sub: Any = allowed.get(key, _MISSING)
-        kind = type(value)
         if sub is None:
+            kind = type(value)
             if kind not in _SCALAR_TYPES and not (kind is list and _scalars(value)):
                 return False
         elif sub is _MISSING:
@@ -146,7 +146,7 @@ def _clean(node: dict[str, Any], allowed: Tree) -> bool:
         elif sub is _GEO:
             if not _geo_point(value):
                 return False
-        elif kind is not dict or not value or not _clean(value, sub):
+        elif type(value) is not dict or not value or not _clean(value, sub):
             return False
     return True
 

@@ -106,6 +106,8 @@ TRIGGERS: Final = (
     "-----BEGIN",
     *_API_KEY_TRIGGERS,
 )
+#: :data:`TRIGGERS` as one alternation: one C-level scan of the string instead of one ``in`` per trigger.
+_TRIGGER_RE: Final = re.compile("|".join(re.escape(t) for t in TRIGGERS))
 
 
 def _kv_kind(name: str) -> str:
@@ -201,8 +203,11 @@ def redact_text(text: str) -> tuple[str, frozenset[str]]:
 
 
 def might_hold_secret(text: str) -> bool:
-    """The cheap test: False guarantees :func:`redact_text` would change nothing."""
-    return any(trigger in text for trigger in TRIGGERS)
+    """The cheap test: False guarantees :func:`redact_text` would change nothing.
+
+    True exactly when ``text`` contains one of :data:`TRIGGERS` (one regex scan, not one per trigger).
+    """
+    return _TRIGGER_RE.search(text) is not None
 
 
 _SCAN: Final = object()  # marker: not in the skip tree, scan everything below
@@ -215,6 +220,10 @@ class Redactor:
     fields, constant enumerations written by the parsers. ``secret_fields`` are replaced whole
     (``[REDACTED:secret]``): fields whose value is a secret by definition. The kinds found go into
     ``logwarden.privacy.redacted``.
+
+    Strings known to hold no secret (most of a log stream: paths, user agents, ids) are remembered in a
+    bounded set (``cache_size``, emptied when full) and skipped without calling :func:`redact_text` again;
+    strings that do hold one go through an LRU cache of :func:`redact_text`.
     """
 
     def __init__(
@@ -225,6 +234,8 @@ class Redactor:
         self._skip: Tree = build_tree(self.skip_fields)
         self._secret: Tree = build_tree(self.secret_fields)
         self._redact_text = lru_cache(maxsize=cache_size)(redact_text)
+        self._clean: set[str] = set()
+        self._clean_max = cache_size
 
     def __repr__(self) -> str:
         return f"Redactor(skip_fields={len(self.skip_fields)}, secret_fields={len(self.secret_fields)})"
@@ -240,24 +251,35 @@ class Redactor:
             add_kinds(doc, "redacted", kinds)
         return doc
 
+    def redact(self, text: str) -> tuple[str, frozenset[str]]:
+        """:func:`redact_text` through the caches of this redactor (same result, cheaper on repeats)."""
+        clean = self._clean
+        if text in clean:
+            return text, _NO_KINDS
+        result = self._redact_text(text)
+        if not result[1]:
+            if len(clean) >= self._clean_max:
+                clean.clear()
+            clean.add(text)
+        return result
+
     def _walk(self, node: dict[str, Any], skip: Tree | None, kinds: set[str]) -> None:
-        """One pass: every string not skipped goes through the cached :func:`redact_text`."""
-        cached = self._redact_text
+        """One pass: every string not skipped goes through :meth:`redact`."""
+        clean = self._clean
         for key, value in node.items():
-            sub: Any = _SCAN
-            if skip is not None:
-                sub = skip.get(key, _SCAN)
-                if sub is None:
-                    continue
             kind = type(value)
             if kind is str:
-                new, found = cached(value)
+                if value in clean or (skip is not None and key in skip and skip[key] is None):
+                    continue
+                new, found = self.redact(value)
                 if found:
                     node[key] = new
                     kinds.update(found)
             elif kind is dict:
-                self._walk(value, None if sub is _SCAN else sub, kinds)
-            elif kind is list:
+                sub: Any = _SCAN if skip is None else skip.get(key, _SCAN)
+                if sub is not None:
+                    self._walk(value, None if sub is _SCAN else sub, kinds)
+            elif kind is list and (skip is None or skip.get(key, _SCAN) is not None):
                 node[key] = self._walk_list(value, kinds)
 
     def _walk_list(self, values: list[Any], kinds: set[str]) -> list[Any]:
@@ -265,7 +287,7 @@ class Redactor:
         for i, value in enumerate(values):
             kind = type(value)
             if kind is str:
-                new, found = self._redact_text(value)
+                new, found = self.redact(value)
                 if found:
                     if out is values:
                         out = list(values)

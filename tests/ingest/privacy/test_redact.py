@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.privacy.redact import Redactor, might_hold_secret, redact_text
+from ingest.privacy.redact import TRIGGERS, Redactor, might_hold_secret, redact_text
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -206,3 +206,31 @@ def test_text_without_trigger_is_returned_unchanged(text: str) -> None:
         assert redact_text(text) == (text, frozenset())
     redacted, _ = redact_text(text)
     assert isinstance(redacted, str)
+
+
+# --- fast paths give exactly the results of the general path -----------------------------------------------
+
+_trigger_text = st.lists(
+    st.one_of(st.sampled_from([*TRIGGERS, "AKI", "ey", "%", "3", "-----BEGI", "github_pa"]), st.characters()),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=60), _trigger_text))
+def test_trigger_regex_is_exactly_the_substring_test(text: str) -> None:
+    assert might_hold_secret(text) == any(trigger in text for trigger in TRIGGERS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), secrets_in_text().map(lambda case: case[0])), max_size=30))
+def test_redactor_caches_return_what_redact_text_returns(texts: list[str]) -> None:
+    redactor = Redactor(cache_size=4)  # tiny: the clean set is emptied and refilled along the way
+    for text in [*texts, *texts]:
+        assert redactor.redact(text) == redact_text(text)
+    doc = {"a": {"b": list(texts)}, "c": dict(enumerate(texts))}
+    expected = {
+        "a": {"b": [redact_text(t)[0] for t in texts]},
+        "c": {i: redact_text(t)[0] for i, t in enumerate(texts)},
+    }
+    assert {k: v for k, v in redactor(doc).items() if k != "logwarden"} == expected
