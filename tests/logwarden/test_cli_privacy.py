@@ -117,10 +117,12 @@ def test_bad_keyring_file_never_prints_the_key(cli: CliRunner, tmp_path: Path) -
 
 
 def tampered(hit: dict[str, Any]) -> dict[str, Any]:
+    """One bit of the ciphertext flipped (in the decoded bytes: a base64 character may carry unused bits)."""
     privacy = hit["_source"]["logwarden"]["privacy"]
-    blob = privacy["sealed"]
-    last = blob[-2]
-    privacy["sealed"] = blob[:-2] + ("A" if last != "A" else "B") + blob[-1]
+    prefix, _, blob = privacy["sealed"].rpartition(".")
+    raw = bytearray(base64.urlsafe_b64decode(blob))
+    raw[len(raw) // 2] ^= 0x01
+    privacy["sealed"] = f"{prefix}.{base64.urlsafe_b64encode(bytes(raw)).decode('ascii')}"
     return hit
 
 
