@@ -158,8 +158,18 @@ def test_an_alert_arrives_with_labels_and_annotations_then_resolves(
 
         # resolved after 6 quiet seconds: it leaves the active alerts ~10 minutes before its TTL would end
         wait_until(lambda: not am_alerts(services, user), 30, "the resolved alert to leave the active alerts")
+        # each sink has its own delivery thread: the index may take the resolved state a moment later
+        resolved = wait_until(
+            lambda: [
+                d
+                for d in alert_docs(es, started["LOGWARDEN_INDEX_PREFIX"], labels["alert_id"])
+                if d["logwarden"]["alert"]["status"] == "resolved"
+            ],
+            30,
+            "the resolved state in the alerts index",
+        )
         docs = alert_docs(es, started["LOGWARDEN_INDEX_PREFIX"], labels["alert_id"])
-        assert len(docs) == 1 and docs[0]["logwarden"]["alert"]["status"] == "resolved"
+        assert resolved and len(docs) == 1 and docs[0]["logwarden"]["alert"]["status"] == "resolved"
         assert parse_time(docs[0]["logwarden"]["alert"]["resolved_at"]) <= datetime.now(UTC)
         assert docs[0]["rule"]["version"] == notes["rule_version"]
         port = env["LOGWARDEN_METRICS_PORT"]
