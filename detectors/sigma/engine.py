@@ -106,7 +106,7 @@ class RuleEngine:
 
     def candidates(self, doc: dict[str, Any]) -> list[DetectionRule]:
         """The rules the index lets the document meet."""
-        return self.index.candidates(doc)
+        return list(self.index.candidates(doc))
 
     def process(self, events: Sequence[NormalizedEvent]) -> list[Detection]:
         """Evaluate a batch; returns each new or changed detection once (its latest state)."""
@@ -123,9 +123,9 @@ class RuleEngine:
                 if t is not None and not wm.observe(t, (event.record.topic, event.record.partition)):
                     stats.late_events += 1
                     t = None
-            for rule in index.for_doc(raw).candidates(doc):
+            for rule, predicate in index.for_doc(raw).plan(doc):
                 try:
-                    if not rule.predicate(doc):
+                    if not predicate(doc):
                         continue
                 except Exception:  # a rule bug must not stop the stream: counted, logged once per rule
                     self._rule_failed(rule.meta)
