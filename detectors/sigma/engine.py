@@ -204,12 +204,13 @@ class RuleEngine:
     def _correlate(self, rule_id: str, hit: Hit, changed: dict[str, Detection]) -> None:
         """Feed a hit to the correlations of ``rule_id``; new correlation detections feed theirs in turn."""
         exceptions = self._exceptions
+        watermark = self.watermark.value
         for correlator in self._dependents[rule_id]:
-            if correlator.rule_id in exceptions and self._excepted(correlator.rule_id, hit.doc):
+            if exceptions and correlator.rule_id in exceptions and self._excepted(correlator.rule_id, hit.doc):
                 continue
             hit.risk = _risk(hit.doc, correlator.risk_field) if correlator.risk_field else None
             try:
-                found = correlator.add(hit, self.watermark.value)
+                found = correlator.add(hit, watermark)
             except Exception:  # same for a correlation
                 self._rule_failed(correlator.rule.meta)
                 continue

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from detectors.sigma.compile import Predicate
-from detectors.sigma.fields import FieldView, as_view
+from detectors.sigma.fields import FieldView, as_view, field_getter
 from detectors.sigma.rules import DetectionRule
 from detectors.sigma.taxonomy import LogSource, event_logsources, logsource_matches
 from detectors.sigma.values import ip_of, text
@@ -52,14 +52,22 @@ class FieldIndex:
                 table = atoms.setdefault(name, {}).setdefault(kind, {})
                 table[value] = table.get(value, 0) | 1 << position
         self._fields = [_FieldAtoms(name, kinds) for name, kinds in atoms.items()]
+        self._reads = [(f.name, field_getter(f.name), f.memo, f) for f in self._fields]
         self._exact = [enabled and bool(rule.keys) and rule.exact is rule.predicate for rule in self.rules]
         self._plans: dict[int, Plan] = {}
 
     def mask(self, doc: FieldView) -> int:
-        """The bits of the rules that may match ``doc``."""
+        """The bits of the rules that may match ``doc`` (reads the indexed fields into the view)."""
         found = self._always
-        for atoms in self._fields:
-            found |= atoms.mask(doc[atoms.name])
+        raw = doc.doc
+        for name, get, memo, atoms in self._reads:
+            values = doc.get(name)  # a plain read: cheaper than the view's __missing__ for fields every event needs
+            if values is None:
+                values = doc[name] = get(raw)
+            if len(values) == 1 and type(value := values[0]) is str and (hits := memo.get(value)) is not None:
+                found |= hits  # the common case: one text value seen before
+            else:
+                found |= atoms.mask(values)
         return found
 
     def plan(self, doc: FieldView) -> Plan:

@@ -43,6 +43,7 @@ from sigma.types import (
 from detectors.errors import DetectorError
 
 Matcher = Callable[[Any], bool]
+_NUMBERS = (int, float)
 
 _RE_FLAGS = {
     SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
@@ -61,17 +62,20 @@ def text(v: Any) -> str | None:
         return v
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int | float):
+    if isinstance(v, _NUMBERS):
         return number_key(v)
     return None
 
 
 def number(v: Any) -> float | None:
     """A numeric view of ``v``: numbers and numeric strings; booleans are not numbers."""
+    kind = type(v)
+    if kind is int or kind is float:  # the common case first (bool is a subclass of int, not int itself)
+        return v  # type: ignore[no-any-return]
     if isinstance(v, bool):
         return None
-    if isinstance(v, int | float):
-        return v
+    if isinstance(v, _NUMBERS):
+        return v  # type: ignore[no-any-return]
     if isinstance(v, str):
         try:
             return float(v)
