@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from detectors.sigma.corr_base import Hit, Item
-from detectors.sigma.fields import first_value
+from detectors.sigma.fields import first_value, read
 from detectors.sigma.rules import CorrelationRule
 from detectors.sigma.values import number
 
@@ -49,7 +49,7 @@ def value_reader(rule: CorrelationRule) -> Callable[[Hit], Any]:
         name = names[0]
 
         def numeric(hit: Hit) -> Any:
-            for v in hit.doc[name]:  # the first non-null value (hit.doc is a FieldView)
+            for v in read(hit.doc, name):  # the first non-null value
                 if v is not None:
                     n = number(v)
                     return SKIP if n is None or n != n else n  # n != n: NaN
@@ -60,7 +60,7 @@ def value_reader(rule: CorrelationRule) -> Callable[[Hit], Any]:
         only = names[0]
 
         def single(hit: Hit) -> Any:
-            for v in hit.doc[only]:
+            for v in read(hit.doc, only):
                 if v is not None:
                     return v if type(v) is str else str(v)
             return SKIP

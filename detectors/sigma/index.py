@@ -20,7 +20,6 @@ from detectors.sigma.rules import DetectionRule
 from detectors.sigma.taxonomy import LogSource, event_logsources, logsource_matches
 from detectors.sigma.values import ip_of, text
 
-
 #: A candidate and the predicate to run for it (``_matched`` when the index already decided the match).
 Plan = list[tuple[DetectionRule, Predicate]]
 
