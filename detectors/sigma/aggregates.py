@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from detectors.sigma.corr_base import Hit, Item
-from detectors.sigma.fields import first_value
+from detectors.sigma.fields import first_value, read
 from detectors.sigma.rules import CorrelationRule
 from detectors.sigma.values import number
 
@@ -49,16 +49,21 @@ def value_reader(rule: CorrelationRule) -> Callable[[Hit], Any]:
         name = names[0]
 
         def numeric(hit: Hit) -> Any:
-            n = number(first_value(hit.doc, name))
-            return SKIP if n is None or math.isnan(n) else n
+            for v in read(hit.doc, name):  # the first non-null value
+                if v is not None:
+                    n = number(v)
+                    return SKIP if n is None or n != n else n  # n != n: NaN
+            return SKIP
 
         return numeric
     if len(names) == 1:
         only = names[0]
 
         def single(hit: Hit) -> Any:
-            v = first_value(hit.doc, only)
-            return SKIP if v is None else str(v)
+            for v in read(hit.doc, only):
+                if v is not None:
+                    return v if type(v) is str else str(v)
+            return SKIP
 
         return single
 

@@ -120,6 +120,7 @@ def build_rule(
         keys=keys,
         fields=frozenset().union(*(p.fields for p in parts)),
         source_fields=source_fields,
+        exact=predicate if len(parts) == 1 and parts[0].exact else None,
     )
 
 

@@ -71,11 +71,16 @@ __all__ = ["KEYWORD_FIELDS", "Compiled", "Key", "Predicate", "UnsupportedSigma",
 
 @dataclass(frozen=True)
 class Compiled:
-    """A compiled condition: the predicate, its index keys and the fields it reads."""
+    """A compiled condition: the predicate, its index keys and the fields it reads.
+
+    ``exact``: the predicate holds exactly when one of the keys (all ``eq`` atoms of one field) does, so the
+    index alone decides it (``field: value`` or ``field: [a, b]``, case-insensitive).
+    """
 
     predicate: Predicate
     keys: frozenset[Key] | None
     fields: frozenset[str]
+    exact: bool = False
 
 
 def compile_condition(node: Any, keyword_fields: Sequence[str] = KEYWORD_FIELDS) -> Predicate:
@@ -91,8 +96,13 @@ def compile_tree(node: Any, keyword_fields: Sequence[str] = KEYWORD_FIELDS) -> C
         parts = [compile_tree(a, keyword_fields) for a in node.args]
         preds = [p.predicate for p in parts]
         fields = frozenset().union(*(p.fields for p in parts))
+        if len(parts) == 1:
+            return parts[0]
         if isinstance(node, ConditionAND):
-            return Compiled(_all(preds), _and_keys([p.keys for p in parts]), fields)
+            keys = _and_keys([p.keys for p in parts])
+            # The index selects by the chosen part: it usually holds for a candidate, so test it last.
+            order = [p.predicate for p in parts if p.keys is not keys] + [p.predicate for p in parts if p.keys is keys]
+            return Compiled(_all(order), keys, fields)
         keys = None if any(p.keys is None for p in parts) else frozenset().union(*(p.keys or () for p in parts))
         return Compiled(_any(preds), keys, fields)
     if isinstance(node, ConditionNOT):
@@ -154,7 +164,8 @@ def _field(name: str, value: Any) -> Compiled:
         return Compiled(_fieldref(name, value), has, frozenset({name, value.field}))
     shape = string_shape(value)
     if shape is not None:
-        return Compiled(_string_field(name, [shape]), _atoms(name, value) or has, frozenset({name}))
+        keys = _atoms(name, value) or has
+        return Compiled(_string_field(name, [shape]), keys, frozenset({name}), _exact(name, [shape], keys))
     match = value_matcher(value)
 
     def pred(doc: FieldView) -> bool:
@@ -178,9 +189,16 @@ def _same_field_strings(args: list[Any]) -> Compiled | None:
     keys = [_atoms(name, a.value) for a in args]
     if any(k is None for k in keys):
         return None
-    return Compiled(
-        _string_field(name, [s for s in shapes if s]), frozenset().union(*(k or () for k in keys)), frozenset({name})
-    )
+    found = [s for s in shapes if s]
+    atoms: frozenset[Key] = frozenset().union(*(k or () for k in keys))
+    return Compiled(_string_field(name, found), atoms, frozenset({name}), _exact(name, found, atoms))
+
+
+def _exact(name: str, shapes: list[tuple[str, str, bool]], keys: frozenset[Key] | None) -> bool:
+    """Whether the string tests are case-insensitive equalities whose index atoms are exactly ``keys``."""
+    if any(op != "eq" or cased for op, _, cased in shapes):
+        return False
+    return keys == frozenset(("eq", name, key) for _, needle, _ in shapes for key in equality_keys(needle))
 
 
 def _string_field(name: str, shapes: list[tuple[str, str, bool]]) -> Predicate:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from detectors.detection import Detection, detection_id
-from detectors.sigma.fields import FieldView
+from detectors.sigma.fields import FieldView, read
 from detectors.sigma.rules import CorrelationRule
 from detectors.sigma.watermark import event_time
 
@@ -134,7 +134,7 @@ class Correlator:
             names = self._key_fields[hit.rule_id] = self.rule.group_fields(hit.rule_id)
         doc = hit.doc
         if len(names) == 1:  # the common case, without the list
-            for v in doc[names[0]]:
+            for v in read(doc, names[0]):
                 if v is not None:
                     return (v if type(v) is str else str(v),)
             return None

@@ -69,14 +69,15 @@ class SlidingCorrelator(Correlator):
         self._threshold = rule.count
 
     def add(self, hit: Hit, watermark: float) -> list[Detection]:
-        rule = self.rule
         key = self.key_of(hit)
+        if key is None:
+            return []
         value = self.value_of(hit)
-        if key is None or value is SKIP:
+        if value is SKIP:
             return []
         g = self.groups.touch(key)
         item: Item = (hit.t, hit.ts, hit.event_id, value, hit.risk)
-        span = rule.timespan_s
+        span = self.rule.timespan_s
         if g.open is not None:
             if g.open_start - span <= hit.t <= g.open_until:
                 return [absorb(g.open, item)]

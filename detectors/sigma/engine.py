@@ -106,7 +106,7 @@ class RuleEngine:
 
     def candidates(self, doc: dict[str, Any]) -> list[DetectionRule]:
         """The rules the index lets the document meet."""
-        return self.index.candidates(doc)
+        return list(self.index.candidates(doc))
 
     def process(self, events: Sequence[NormalizedEvent]) -> list[Detection]:
         """Evaluate a batch; returns each new or changed detection once (its latest state)."""
@@ -123,9 +123,9 @@ class RuleEngine:
                 if t is not None and not wm.observe(t, (event.record.topic, event.record.partition)):
                     stats.late_events += 1
                     t = None
-            for rule in index.for_doc(raw).candidates(doc):
+            for rule, predicate in index.for_doc(raw).plan(doc):
                 try:
-                    if not rule.predicate(doc):
+                    if not predicate(doc):
                         continue
                 except Exception:  # a rule bug must not stop the stream: counted, logged once per rule
                     self._rule_failed(rule.meta)
@@ -204,12 +204,13 @@ class RuleEngine:
     def _correlate(self, rule_id: str, hit: Hit, changed: dict[str, Detection]) -> None:
         """Feed a hit to the correlations of ``rule_id``; new correlation detections feed theirs in turn."""
         exceptions = self._exceptions
+        watermark = self.watermark.value
         for correlator in self._dependents[rule_id]:
-            if correlator.rule_id in exceptions and self._excepted(correlator.rule_id, hit.doc):
+            if exceptions and correlator.rule_id in exceptions and self._excepted(correlator.rule_id, hit.doc):
                 continue
             hit.risk = _risk(hit.doc, correlator.risk_field) if correlator.risk_field else None
             try:
-                found = correlator.add(hit, self.watermark.value)
+                found = correlator.add(hit, watermark)
             except Exception:  # same for a correlation
                 self._rule_failed(correlator.rule.meta)
                 continue

@@ -14,131 +14,201 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from detectors.sigma.fields import FieldView, as_view
+from detectors.sigma.compile import Predicate
+from detectors.sigma.fields import FieldView, as_view, field_getter
 from detectors.sigma.rules import DetectionRule
 from detectors.sigma.taxonomy import LogSource, event_logsources, logsource_matches
 from detectors.sigma.values import ip_of, text
 
+#: A candidate and the predicate to run for it (``_matched`` when the index already decided the match).
+Plan = list[tuple[DetectionRule, Predicate]]
+
+
+def _matched(doc: FieldView) -> bool:
+    """The predicate of a rule the index has proved matching (see :attr:`DetectionRule.exact`)."""
+    return True
+
 
 class FieldIndex:
-    """The rules of one log source, indexed by their atoms."""
+    """The rules of one log source, indexed by their atoms.
+
+    Rule positions are bits of an integer: each indexed field maps its values to the mask of the rules
+    their atoms select (remembered per text value, since log fields repeat), the event's mask is the OR
+    over its fields, and the candidate list of a mask is built once (masks repeat too).
+    """
+
+    MASKS = 4096  # candidate lists remembered (forgotten all at once when full)
 
     def __init__(self, rules: Sequence[DetectionRule], *, enabled: bool = True) -> None:
         self.rules = list(rules)
-        self._always: list[int] = []
-        atoms: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._always = 0
+        atoms: dict[str, dict[str, dict[str, int]]] = {}  # field -> kind -> value -> mask
         for position, rule in enumerate(self.rules):
             if not enabled or not rule.keys:
-                self._always.append(position)
+                self._always |= 1 << position
                 continue
             for kind, name, value in rule.keys:
-                atoms.setdefault((kind, name), {}).setdefault(value, []).append(position)
-        self._eq = [(n, table) for (k, n), table in atoms.items() if k == "eq"]
-        self._has = [(n, table[""]) for (k, n), table in atoms.items() if k == "has"]
-        kinds: dict[str, type[_Finder]] = {"sub": _Needles, "re": _Patterns, "net": _Networks}
-        self._finders = [kinds[k](n, table) for (k, n), table in atoms.items() if k in kinds]
+                table = atoms.setdefault(name, {}).setdefault(kind, {})
+                table[value] = table.get(value, 0) | 1 << position
+        self._fields = [_FieldAtoms(name, kinds) for name, kinds in atoms.items()]
+        self._reads = [(f.name, field_getter(f.name), f.memo, f) for f in self._fields]
+        self._exact = [enabled and bool(rule.keys) and rule.exact is rule.predicate for rule in self.rules]
+        self._plans: dict[int, Plan] = {}
+
+    def mask(self, doc: FieldView) -> int:
+        """The bits of the rules that may match ``doc`` (reads the indexed fields into the view)."""
+        found = self._always
+        raw = doc.doc
+        for name, get, memo, atoms in self._reads:
+            values = doc.get(name)  # a plain read: cheaper than the view's __missing__ for fields every event needs
+            if values is None:
+                values = doc[name] = get(raw)
+            if len(values) == 1 and type(value := values[0]) is str and (hits := memo.get(value)) is not None:
+                found |= hits  # the common case: one text value seen before
+            else:
+                found |= atoms.mask(values)
+        return found
+
+    def plan(self, doc: FieldView) -> Plan:
+        """The rules that may match ``doc`` in rule order, each with the predicate still to run (shared: do not
+        modify)."""
+        found = self.mask(doc)
+        plan = self._plans.get(found)
+        if plan is None:
+            if len(self._plans) >= self.MASKS:
+                self._plans.clear()
+            plan = self._plans[found] = self._build(found)
+        return plan
 
     def candidates(self, doc: FieldView) -> list[DetectionRule]:
         """The rules that may match ``doc``, in rule order."""
-        found = set(self._always)
-        for name, table in self._eq:
-            for value in doc[name]:
-                t = value if type(value) is str else text(value)
-                if t is not None:
-                    hits = table.get(t.lower())
-                    if hits:
-                        found.update(hits)
-        for name, positions in self._has:
-            if any(v is not None for v in doc[name]):
-                found.update(positions)
-        for finder in self._finders:
-            finder.find(doc, found)
-        rules = self.rules
-        if len(found) == 1:
-            return [rules[found.pop()]]
-        return [rules[i] for i in sorted(found)]
+        return [rule for rule, _ in self.plan(doc)]
+
+    def _build(self, found: int) -> Plan:
+        plan: Plan = []
+        position = 0
+        while found:
+            if found & 1:
+                rule = self.rules[position]
+                plan.append((rule, _matched if self._exact[position] else rule.predicate))
+            found >>= 1
+            position += 1
+        return plan
 
 
-class _Finder:
-    """Atoms of one field that need work per value (substrings, patterns, networks): the positions a text
-    value selects are remembered, since log fields repeat (bounded; forgotten all at once when full)."""
+class _FieldAtoms:
+    """Every atom on one field: equalities, presence, substrings, patterns and networks, as rule masks."""
 
-    MEMO = 50_000
+    MEMO = 50_000  # text values remembered (forgotten all at once when full)
 
-    def __init__(self, name: str, table: dict[str, list[int]]) -> None:
-        del table  # each kind builds its own structure from it
+    def __init__(self, name: str, kinds: dict[str, dict[str, int]]) -> None:
         self.name = name
-        self.memo: dict[str, tuple[int, ...]] = {}
+        self.eq = kinds.get("eq", {})
+        self.has = kinds.get("has", {}).get("", 0)
+        finders: dict[str, type[_Finder]] = {"sub": _Needles, "re": _Patterns, "net": _Networks}
+        self.finders = [finders[k](table) for k, table in kinds.items() if k in finders]
+        self.memo: dict[str, int] = {}
 
-    def find(self, doc: FieldView, found: set[int]) -> None:
+    def mask(self, values: list[Any]) -> int:
+        found = 0
         memo = self.memo
-        for value in doc[self.name]:
+        for value in values:
             if type(value) is str:
                 hits = memo.get(value)
                 if hits is None:
                     if len(memo) >= self.MEMO:
                         memo.clear()
-                    hits = memo[value] = tuple(self.compute(value))
-            else:
-                hits = tuple(self.compute(value))
-            if hits:
-                found.update(hits)
+                    hits = memo[value] = self.compute(value)
+                found |= hits
+            elif value is not None:
+                found |= self.compute(value)
+        return found
 
-    def compute(self, value: Any) -> list[int]:
+    def compute(self, value: Any) -> int:
+        """The mask a non-null value selects."""
+        found = self.has
+        if self.eq:
+            t = text(value)
+            if t is not None:
+                found |= self.eq.get(t.lower(), 0)
+        for finder in self.finders:
+            found |= finder.compute(value)
+        return found
+
+
+class _Finder:
+    """Atoms of one kind on one field that need work per value (substrings, patterns, networks)."""
+
+    def __init__(self, table: dict[str, int]) -> None:
+        self.table = table
+
+    def compute(self, value: Any) -> int:
         raise NotImplementedError
 
 
 class _Needles(_Finder):
-    """Substring atoms of one field: one combined scan rejects most values, then ``in`` per needle."""
+    """Substring atoms: one combined scan rejects most values, then ``in`` per needle."""
 
-    def __init__(self, name: str, table: dict[str, list[int]]) -> None:
-        super().__init__(name, table)
+    def __init__(self, table: dict[str, int]) -> None:
+        super().__init__(table)
         self.needles = list(table.items())
         self.any = re.compile("|".join(re.escape(n) for n in sorted(table, key=len, reverse=True))).search
 
-    def compute(self, value: Any) -> list[int]:
+    def compute(self, value: Any) -> int:
         t = text(value)
         if t is None:
-            return []
+            return 0
         t = t.lower()
         if self.any(t) is None:
-            return []
-        return [p for needle, positions in self.needles if needle in t for p in positions]
+            return 0
+        found = 0
+        for needle, mask in self.needles:
+            if needle in t:
+                found |= mask
+        return found
 
 
 class _Patterns(_Finder):
-    """Regular-expression atoms of one field, behind one combined search when they combine."""
+    """Regular-expression atoms, behind one combined search when they combine."""
 
-    def __init__(self, name: str, table: dict[str, list[int]]) -> None:
-        super().__init__(name, table)
-        self.patterns = [(re.compile(p).search, positions) for p, positions in table.items()]
+    def __init__(self, table: dict[str, int]) -> None:
+        super().__init__(table)
+        self.patterns = [(re.compile(p).search, mask) for p, mask in table.items()]
         try:
             self.any: Any = re.compile("|".join(table)).search if len(table) > 1 else None
         except re.error:  # back references or global flags do not survive the combination
             self.any = None
 
-    def compute(self, value: Any) -> list[int]:
+    def compute(self, value: Any) -> int:
         if not isinstance(value, str) or (self.any is not None and self.any(value) is None):
-            return []
-        return [p for search, positions in self.patterns if search(value) is not None for p in positions]
+            return 0
+        found = 0
+        for search, mask in self.patterns:
+            if search(value) is not None:
+                found |= mask
+        return found
 
 
 class _Networks(_Finder):
-    """CIDR atoms of one field as integer ranges."""
+    """CIDR atoms as integer ranges."""
 
-    def __init__(self, name: str, table: dict[str, list[int]]) -> None:
-        super().__init__(name, table)
+    def __init__(self, table: dict[str, int]) -> None:
+        super().__init__(table)
         self.ranges = []
-        for cidr, positions in table.items():
+        for cidr, mask in table.items():
             net = ipaddress.ip_network(cidr)
-            self.ranges.append((net.version, int(net.network_address), int(net.broadcast_address), positions))
+            self.ranges.append((net.version, int(net.network_address), int(net.broadcast_address), mask))
 
-    def compute(self, value: Any) -> list[int]:
+    def compute(self, value: Any) -> int:
         address = ip_of(value) if isinstance(value, str) else None
         if address is None:
-            return []
+            return 0
         version, number = address.version, int(address)
-        return [p for v, lo, hi, positions in self.ranges if v == version and lo <= number <= hi for p in positions]
+        found = 0
+        for v, lo, hi, mask in self.ranges:
+            if v == version and lo <= number <= hi:
+                found |= mask
+        return found
 
 
 class RuleIndex:

@@ -72,6 +72,9 @@ class DetectionRule:
     keys: frozenset[Key] | None = None  # index atoms (see detectors.sigma.compile)
     fields: frozenset[str] = frozenset()  # fields tested, after mapping
     source_fields: frozenset[str] = frozenset()  # fields as written in the rule
+    # The predicate when it holds exactly when one of ``keys`` (all equalities) does: the index alone decides
+    # it. Compared by identity, so a rule whose predicate is replaced is evaluated again.
+    exact: Predicate | None = None
 
     def matches(self, doc: dict[str, Any]) -> bool:
         return self.predicate(as_view(doc))

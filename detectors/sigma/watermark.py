@@ -98,8 +98,13 @@ class Watermark:
         self._seen[lane] = now
         if newest is None or t > newest:
             self._newest[lane] = t
-            self.newest = max(self.newest, t)
-            self._recompute(now)
+            if t > self.newest:
+                self.newest = t
+            if len(self._newest) == 1:  # one lane (just seen, so active): its newest time is the minimum
+                if not self._closed:
+                    self.value = t - self.lateness_s
+            else:
+                self._recompute(now)
         return True
 
     def _recompute(self, now: float) -> None:
