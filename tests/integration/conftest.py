@@ -50,9 +50,20 @@ def _read_env() -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def _all_up(env: dict[str, str]) -> bool:
+def _all_up(env: dict[str, str], attempts: int = 4) -> bool:
+    """Every service answers (a few tries: a loaded machine can make one health check time out, and a session
+    that wrongly thinks the services are down would start them and then stop them under everyone's feet)."""
     if not all(k in env for k in REQUIRED):
         return False
+    for attempt in range(attempts):
+        if _answers(env):
+            return True
+        if attempt + 1 < attempts:
+            time.sleep(2.0)
+    return False
+
+
+def _answers(env: dict[str, str]) -> bool:
     checks = [
         env["ELASTICSEARCH_URL"] + "/_cluster/health",
         env["ALERTMANAGER_URL"] + "/-/ready",
