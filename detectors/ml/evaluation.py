@@ -7,7 +7,8 @@ one of its documents is; for each type, positives are the units holding that typ
 holding no positive document at all (``by_type``: strict, every entity-window touched by the anomaly counts,
 also an org window where it is a few events among thousands). Behaviour models also report ``by_type_incident``:
 per type and hop, the highest score among the windows holding its events (does any entity alert when it
-happens?) against the same clean windows, and ``by_partition`` (per entity type).
+happens?) against the same clean windows, ``by_partition`` (per entity type) and ``by_type_partition`` (strict,
+per type and entity type: that type's windows of one entity type against that entity type's clean windows).
 """
 
 from __future__ import annotations
@@ -75,12 +76,26 @@ def evaluate(model: TrainedModel, docs: Sequence[Doc], label_field: str, out_dir
         parts = np.asarray(scored.unit_partition)
         report["by_partition"] = {p: _metrics(positive[parts == p], scores[parts == p], flags[parts == p])
                                   for p in sorted(set(scored.unit_partition))}  # fmt: skip
+        report["by_type_partition"] = _by_type_partition(types, unit_labels, parts, scores, flags, clean)
         doc_scores = np.array([scored.unit_score[u] if u >= 0 else 0.0 for u in scored.doc_best.tolist()])
         doc_flags = np.array([scored.unit_anomalous[u] if u >= 0 else False for u in scored.doc_best.tolist()])
         report["documents_metrics"] = _metrics(np.array([lab is not None for lab in labels]), doc_scores, doc_flags)
     if out_dir is not None:
         write_report(report, scored, positive, out_dir)
     return report
+
+
+def _by_type_partition(types: list[str], unit_labels: list[set[str]], parts: np.ndarray, scores: np.ndarray,
+                       flags: np.ndarray, clean: np.ndarray) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Strict metrics per type and entity type (the windows of that entity type holding the type's events)."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in types:
+        has = np.array([t in s for s in unit_labels], dtype=bool)
+        out[t] = {}
+        for p in sorted(set(parts[has].tolist())):
+            sel = (parts == p) & (has | clean)
+            out[t][p] = _metrics(has[sel], scores[sel], flags[sel])
+    return out
 
 
 def _incidents(types: list[str], unit_labels: list[set[str]], scored: Scored, scores: np.ndarray,

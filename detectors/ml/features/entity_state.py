@@ -67,13 +67,14 @@ class EntityTable:
         """Array bytes per entity row (the index's key strings come on top)."""
         return sum(getattr(self, name)[0].nbytes for name in _ARRAYS)
 
-    def rows_for(self, keys: npt.NDArray[np.object_], bucket: IntArray) -> IntArray:
+    def rows_for(self, keys: npt.NDArray[np.object_], bucket: IntArray,
+                 factorized: tuple[npt.NDArray[np.intp], list[Any]] | None = None) -> IntArray:  # fmt: skip
         """Row of each event's entity (-1 when the event has none); new entities are added."""
-        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+        codes, uniques = factorized if factorized is not None else pd.factorize(keys, use_na_sentinel=True)
         rows = np.empty(len(uniques), dtype=np.int64)
         index = self.index
         first_bucket: IntArray | None = None
-        for i, key in enumerate(uniques.tolist()):
+        for i, key in enumerate(uniques if isinstance(uniques, list) else uniques.tolist()):
             row = index.get(key)
             if row is None:
                 if first_bucket is None:
@@ -98,14 +99,17 @@ class EntityTable:
         self.last[row] = bucket
         return row
 
-    def update(
-        self, rows: IntArray, bucket: IntArray, values: npt.NDArray[np.float64], latency: F64, bits: U32
-    ) -> IntArray:
-        """Add events; returns the (row, bucket) pairs they touched, as ``row << 32 | bucket``."""
+    def update(self, rows: IntArray, bucket: IntArray, values: npt.NDArray[np.float64], latency: F64, bits: U32,
+               by_latency: IntArray | None = None) -> IntArray:  # fmt: skip
+        """Add events; returns the (row, bucket) pairs they touched, as ``row << 32 | bucket``.
+
+        ``by_latency``: the events' order by latency, when the caller sorted them already (shared by entity types)."""
         if len(rows) == 0:
             return np.zeros(0, dtype=np.int64)
         pair = rows * (1 << 32) + bucket
-        order = np.lexsort((latency, pair))  # by pair, then latency: one sort serves every aggregate
+        if by_latency is None:
+            by_latency = np.argsort(latency, kind="stable")
+        order = by_latency[np.argsort(pair[by_latency], kind="stable")]  # by pair, then latency: one sort for all
         sorted_pair = pair[order]
         starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
         uniques = sorted_pair[starts]
