@@ -57,6 +57,8 @@ _CONTEXT: Final = {
     "ip_auth_failures": ("source_ip", "status_401+status_403"),
 }  # linked type, what (sum of metrics)
 _LINKED: Final = ("api_key", "source_ip")  # entity types other entities are linked to, for the context
+_SEEN_SKETCH: Final = {"api_key": SKETCHES.index("api_keys"), "source_ip": SKETCHES.index("ips")}
+_SEEN_BITS_MAX: Final = 16  # a first-seen sketch with more bits set no longer tells known values from new ones
 _RATIOS: Final = frozenset({"error_ratio", "offhours_share"})
 _NEW_SKETCH: Final = (0, 2, 3, 4, 5, 7)  # sketches with a first-seen flag (not paths: ids are always new)
 CHUNK_HOPS: Final = 2  # hops added at once (a batch spanning more is cut)
@@ -314,6 +316,12 @@ class EntityBehaviour:
         if not len(link):
             return out
         value = self._linked_value(linked, what, b, link[:, 1])
+        if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up anyway)
+            seen = self.tables[etype].seen[link[:, 0] >> 32, _SEEN_SKETCH[linked]]  # what the entity knew before
+            linked_keys = self.tables[linked].keys
+            bit = bits_of(np.array([linked_keys[i] for i in link[:, 1].tolist()], dtype=object))
+            known = ((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX)
+            value = np.where(known, 0.0, value)  # a key or IP the entity always used: its habit, not its context
         where = np.searchsorted(rows, link[:, 0] >> 32)
         found = (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == link[:, 0] >> 32)
         np.maximum.at(out, where[found], value[found])
@@ -351,6 +359,14 @@ class EntityBehaviour:
         self._next_evict = self.closed_until + max(1, ttl // 10)
         for etype, table in self.tables.items():
             pending = self._pending[etype]
-            mapping = table.evict(self.closed_until - ttl, pending >> 32)
-            if mapping is not None:
-                self._pending[etype] = (mapping[pending >> 32] << 32) | (pending & 0xFFFFFFFF)
+            linked = [link[:, 1] for (_, other), link in self._links.items() if other == etype]
+            mapping = table.evict(self.closed_until - ttl, np.concatenate([pending >> 32, *linked]))
+            if mapping is None:
+                continue
+            self._pending[etype] = (mapping[pending >> 32] << 32) | (pending & 0xFFFFFFFF)
+            for (owner, other), link in self._links.items():  # the open hops' links follow the moved rows
+                if owner == etype:
+                    link = np.column_stack([(mapping[link[:, 0] >> 32] << 32) | (link[:, 0] & 0xFFFFFFFF), link[:, 1]])
+                if other == etype:
+                    link = np.column_stack([link[:, 0], mapping[link[:, 1]]])
+                self._links[owner, other] = link

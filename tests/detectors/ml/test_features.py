@@ -223,3 +223,22 @@ def test_vectorized_window_sums_equal_a_per_event_reference() -> None:
                 np.testing.assert_allclose(got[5 * w : 5 * w + 5], expected, rtol=1e-5, atol=1e-6)
             seen += 1
     assert seen == len(reference), "one row per entity and active minute"
+
+
+def test_eviction_keeps_the_context_links_of_open_hops() -> None:
+    """Evicting idle entities moves rows; the links of open hops must follow (they pointed at stale rows)."""
+
+    def run(ttl: int) -> dict[tuple[str, int], np.ndarray]:
+        eb = EntityBehaviour(BehaviourConfig(windows=(1, 5), idle_ttl_minutes=ttl))
+        batch = [doc(0, key="idle", ip="198.51.100.7"), doc(0, key="idle2", ip="198.51.100.8")]
+        batch += [doc(m, s, key="k1", ip=f"203.0.113.{s}") for m in range(1, 12) for s in range(3)]
+        rows: list[BehaviourRows] = []
+        for m in range(12):
+            rows += eb.process(columns_from_docs([d for d in batch if d["@timestamp"][14:16] == f"{m:02d}"]))
+        return rows_by(rows + eb.flush(), "user")
+
+    names = feature_names(BehaviourConfig(windows=(1, 5)))
+    evicted, kept = run(3), run(10_000)
+    assert evicted.keys() == kept.keys()
+    for key in kept:
+        assert evicted[key][names.index("key_ips")] == kept[key][names.index("key_ips")], key
