@@ -1,15 +1,21 @@
 """Behaviour per entity: sliding windows per API key, user, source IP and org, incrementally, per micro-batch.
 
-Time is cut into hops (the shortest window, 1 minute by default). When a hop closes (the newest event is more
-than ``lateness_hops`` hops later), every entity active in it gets one row: its features over each window
-ending with that hop (1 and 15 minutes by default), its first-seen flags and its deviation from its own
-history. Per window: requests, error ratio, 401/403/429 counts, distinct routes, paths, IPs, countries and ASNs
-(when enriched), user agents, users and API keys (32-bit linear-counting sketches), bytes out, input and output
-tokens, latency p95 (the max of per-batch p95s within a hop: approximate), share of off-hours requests. History:
-values ever seen (first-seen flags) and EWMA baselines of six hop metrics. Context: ``key_ips``, the widest
-spread (distinct IPs) of the API keys the entity used. Rows are scored before they are learned, and ``decide``
-may refuse to learn some (a model never learns from the rows it flagged). Comparison with peers is the
-detector's job: it is trained on the whole population of entity-windows of the same type.
+Time is cut into hops (the shortest window, 1 minute by default; it must divide an hour). When a hop closes (the
+newest event is more than ``lateness_hops`` hops later), every entity active in it gets one row: its features over
+each window ending with that hop (1 and 15 minutes by default), its first-seen flags, its deviation from its own
+history and its context. Per window: requests, error ratio, 401/403/404/429 counts, distinct routes, paths, IPs,
+countries and ASNs (when enriched), user agents, users and API keys (32-bit linear-counting sketches), bytes out,
+input and output tokens, latency p95 (the max of per-batch p95s within a hop: approximate), share of off-hours
+requests (from the hops' hours: no state). History: values ever seen (first-seen flags) and EWMA baselines of six
+hop metrics. Context (:data:`CONTEXT_FEATURES`), from the entities it was seen with in the hop, over the longest
+window: ``key_ips`` (the widest IP spread of the API keys it used), ``key_not_found`` (their most 404s) and
+``ip_auth_failures`` (the most 401/403 of the source IPs it came from). A key or IP the entity always used (in its
+first-seen sketch, and the entity is older than the longest window) is its habit, not its context, and is left out
+(for orgs too many values are habitual for the sketch to tell: their context is every member). So the victim of
+credential stuffing, an IP using a leaked key and the org of either see the attacker's spread, while the owner's
+usual IP does not. Rows are scored before they are learned, and ``decide`` may refuse to learn some (a model never
+learns from the rows it flagged). Comparison with peers is the detector's job: one is trained per entity type on its
+population of entity-windows.
 
 Events older than the last closed hop are counted in ``late_events`` and left out.
 """
@@ -320,7 +326,8 @@ class EntityBehaviour:
             seen = self.tables[etype].seen[link[:, 0] >> 32, _SEEN_SKETCH[linked]]  # what the entity knew before
             linked_keys = self.tables[linked].keys
             bit = bits_of(np.array([linked_keys[i] for i in link[:, 1].tolist()], dtype=object))
-            known = ((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX)
+            settled = self.tables[etype].first[link[:, 0] >> 32] <= b - self.config.windows[-1] // self.hop
+            known = ((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled  # older than the window
             value = np.where(known, 0.0, value)  # a key or IP the entity always used: its habit, not its context
         where = np.searchsorted(rows, link[:, 0] >> 32)
         found = (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == link[:, 0] >> 32)

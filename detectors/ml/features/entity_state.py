@@ -4,7 +4,7 @@ One :class:`EntityTable` per entity type. Row ``i`` of every array belongs to on
 ``index[key] == i``). Each entity keeps a ring of ``K`` hop slots (``K = longest window / hop``), each slot holding
 additive metrics (float32), a latency p95 estimate and one 32-bit distinct-value sketch per categorical field
 (linear counting), plus its history: the first-seen sketches and EWMA baselines of a few hop metrics. With the
-default windows (1 and 15 minutes) that is about 1.3 KB of arrays per entity, plus the key in the index.
+default windows (1 and 15 minutes) that is 1,460 bytes of arrays per entity, plus the key in the index.
 """
 
 from __future__ import annotations
