@@ -303,36 +303,40 @@ class EntityBehaviour:
         z = (hop_vals - mean) / np.sqrt(var + _Z_FLOOR)
         z = np.where((history >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
         cols += list(z.T)
-        cols += [self._context(etype, b, rows, name) for name in CONTEXT_FEATURES]
+        cols += self._contexts(etype, b, rows)
         usual = mean.copy()
         usual[:, [0, 2, 3, 4, 5]] = np.expm1(usual[:, [0, 2, 3, 4, 5]])
         keys = [t.keys[i] for i in rows.tolist()]
         return BehaviourRows(etype, b, keys, np.column_stack(cols), usual, history, rows, hop_vals, hop_sketch)
 
-    def _context(self, etype: str, b: int, rows: npt.NDArray[np.int64], name: str) -> Matrix:
-        """Context feature ``name``: its highest value among the entities linked to each row's entity in hop ``b``."""
-        linked, what = _CONTEXT[name]
-        if linked == etype:  # its own value
-            return self._linked_value(linked, what, b, rows)
-        out = np.zeros(len(rows))
-        link = self._links.get((etype, linked))
-        if link is None or not len(link):
-            return out
-        link = link[(link[:, 0] & 0xFFFFFFFF) == b]
-        if not len(link):
-            return out
-        value = self._linked_value(linked, what, b, link[:, 1])
-        if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up anyway)
-            seen = self.tables[etype].seen[link[:, 0] >> 32, _SEEN_SKETCH[linked]]  # what the entity knew before
-            linked_keys = self.tables[linked].keys
-            bit = bits_of(np.array([linked_keys[i] for i in link[:, 1].tolist()], dtype=object))
-            settled = self.tables[etype].first[link[:, 0] >> 32] <= b - self.config.windows[-1] // self.hop
-            known = ((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled  # older than the window
-            value = np.where(known, 0.0, value)  # a key or IP the entity always used: its habit, not its context
-        where = np.searchsorted(rows, link[:, 0] >> 32)
-        found = (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == link[:, 0] >> 32)
-        np.maximum.at(out, where[found], value[found])
-        return out
+    def _contexts(self, etype: str, b: int, rows: npt.NDArray[np.int64]) -> list[Matrix]:
+        """The context features (highest value among the entities linked to each row's entity in hop ``b``)."""
+        out = {name: np.zeros(len(rows)) for name in CONTEXT_FEATURES}
+        for linked in _LINKED:
+            names = [name for name in CONTEXT_FEATURES if _CONTEXT[name][0] == linked]
+            if linked == etype:  # its own values
+                out |= {name: self._linked_value(linked, _CONTEXT[name][1], b, rows) for name in names}
+                continue
+            link = self._links.get((etype, linked))
+            if link is None or not len(link):
+                continue
+            link = link[(link[:, 0] & 0xFFFFFFFF) == b]
+            if not len(link):
+                continue
+            owner = link[:, 0] >> 32
+            keep = np.ones(len(link), dtype=bool)
+            if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up anyway)
+                seen = self.tables[etype].seen[owner, _SEEN_SKETCH[linked]]  # what the entity knew before
+                linked_keys = self.tables[linked].keys
+                bit = bits_of(np.array([linked_keys[i] for i in link[:, 1].tolist()], dtype=object))
+                settled = self.tables[etype].first[owner] <= b - self.config.windows[-1] // self.hop
+                keep = ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # not a habit
+            where = np.searchsorted(rows, owner)
+            found = keep & (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == owner)
+            for name in names:
+                value = self._linked_value(linked, _CONTEXT[name][1], b, link[found, 1])
+                np.maximum.at(out[name], where[found], value)
+        return [out[name] for name in CONTEXT_FEATURES]
 
     def _linked_value(self, linked: str, what: str, b: int, lr: npt.NDArray[np.int64]) -> Matrix:
         """log1p of ``what`` (a sketch's distinct count or a sum of metrics) over the longest window ending at ``b``."""
