@@ -7,7 +7,15 @@ one of its documents is; for each type, positives are the units holding that typ
 holding no positive document at all (``by_type``: strict, every entity-window touched by the anomaly counts,
 also an org window where it is a few events among thousands). Behaviour models also report ``by_type_incident``:
 per type and hop, the highest score among the windows holding its events (does any entity alert when it
-happens?) against the same clean windows, and ``by_partition`` (per entity type).
+happens?) against the same clean windows, ``by_partition`` (per entity type) and ``by_type_partition`` (strict,
+per type and entity type: that type's windows of one entity type against that entity type's clean windows).
+
+``window_labels`` (behaviour models): the same tables with a unit labelled by every event its features cover, i.e.
+its entity's events over the longest window (15 minutes) ending with its hop, not only the events of the hop.
+The strict label calls "clean" the rows of the minutes after an attack whose 15-minute features still hold the
+attack's events (a user's next request after forty failed logins against it, the legit IP of a key an attacker
+used five minutes ago); ``window_labels`` counts them as positives of that type, and its clean rows hold no
+labelled event at all. ``false_alerts_per_day`` counts the flagged rows among those clean rows.
 """
 
 from __future__ import annotations
@@ -65,22 +73,64 @@ def evaluate(model: TrainedModel, docs: Sequence[Doc], label_field: str, out_dir
     }  # fmt: skip
     types = sorted({t for s in unit_labels for t in s})
     clean = ~positive
-    report["by_type"] = {}
-    for t in types:
-        has = np.array([t in s for s in unit_labels], dtype=bool)
-        sel = has | clean
-        report["by_type"][t] = _metrics(has[sel], scores[sel], flags[sel])
+    report["by_type"] = _by_type(types, unit_labels, scores, flags, clean)
     if model.family == "behaviour":
         report["by_type_incident"] = _incidents(types, unit_labels, scored, scores, flags, clean)
         parts = np.asarray(scored.unit_partition)
         report["by_partition"] = {p: _metrics(positive[parts == p], scores[parts == p], flags[parts == p])
                                   for p in sorted(set(scored.unit_partition))}  # fmt: skip
+        report["by_type_partition"] = _by_type_partition(types, unit_labels, parts, scores, flags, clean)
+        hops = model.preset.behaviour.windows[-1] // model.preset.behaviour.windows[0] if model.preset.behaviour else 1
+        covered = _covered_labels(scored, unit_labels, hops)
+        window_clean = np.array([not s for s in covered], dtype=bool)
+        report["window_labels"] = {
+            "by_type": _by_type(types, covered, scores, flags, window_clean),
+            "by_type_partition": _by_type_partition(types, covered, parts, scores, flags, window_clean),
+            "false_alerts_per_day": round(float((flags & window_clean).sum()) / days, 1),
+        }  # fmt: skip
         doc_scores = np.array([scored.unit_score[u] if u >= 0 else 0.0 for u in scored.doc_best.tolist()])
         doc_flags = np.array([scored.unit_anomalous[u] if u >= 0 else False for u in scored.doc_best.tolist()])
         report["documents_metrics"] = _metrics(np.array([lab is not None for lab in labels]), doc_scores, doc_flags)
     if out_dir is not None:
         write_report(report, scored, positive, out_dir)
     return report
+
+
+def _by_type(types: list[str], unit_labels: list[set[str]], scores: np.ndarray, flags: np.ndarray,
+             clean: np.ndarray) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Per type: the units holding it against the clean units."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in types:
+        has = np.array([t in s for s in unit_labels], dtype=bool)
+        sel = has | clean
+        out[t] = _metrics(has[sel], scores[sel], flags[sel])
+    return out
+
+
+def _covered_labels(scored: Scored, unit_labels: list[set[str]], hops: int) -> list[set[str]]:
+    """Per unit, the labels of its entity's events over the ``hops`` hops ending with its own."""
+    by_entity: dict[tuple[str, str], dict[int, set[str]]] = {}
+    for p, e, b, labs in zip(scored.unit_partition, scored.unit_entity, scored.unit_bucket, unit_labels, strict=True):
+        if labs:
+            by_entity.setdefault((p, e), {})[b] = labs
+    out: list[set[str]] = []
+    for p, e, b in zip(scored.unit_partition, scored.unit_entity, scored.unit_bucket, strict=True):
+        seen = by_entity.get((p, e))
+        out.append(set().union(*(seen.get(k, set()) for k in range(b - hops + 1, b + 1))) if seen else set())
+    return out
+
+
+def _by_type_partition(types: list[str], unit_labels: list[set[str]], parts: np.ndarray, scores: np.ndarray,
+                       flags: np.ndarray, clean: np.ndarray) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Strict metrics per type and entity type (the windows of that entity type holding the type's events)."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in types:
+        has = np.array([t in s for s in unit_labels], dtype=bool)
+        out[t] = {}
+        for p in sorted(set(parts[has].tolist())):
+            sel = (parts == p) & (has | clean)
+            out[t][p] = _metrics(has[sel], scores[sel], flags[sel])
+    return out
 
 
 def _incidents(types: list[str], unit_labels: list[set[str]], scored: Scored, scores: np.ndarray,

@@ -6,7 +6,16 @@ kept in ``pyod_train_scores_``) and then score new rows against ECDFs frozen at 
 scored batch together with the whole training set, which makes a row's score depend on the rest of its batch
 and costs O(n_train) per call. The frozen ECDFs keep up to 1024 knots per feature (exact for features with at
 most that many distinct training values, interpolated between quantiles otherwise); on the training rows the
-scores match PyOD's (tested).
+scores match PyOD's (tested). Beyond the training range PyOD's tail probability stops at ``1 / (n + 1)``, so a
+value ten times the training maximum scores like the maximum; with ``tails="exponential"`` (the default) the tail
+is extrapolated instead (peaks over threshold: ``-log p`` grows by ``(x - max) / beta``, ``beta`` the mean excess
+of the top 1% of training values), capped at ``3 log(n + 1)`` per feature so one wild feature cannot drown the
+others. ``tails="clip"`` keeps PyOD's behaviour.
+
+``aggregate`` combines the per-feature tail scores: ``"sum"`` (PyOD's ECOD: many mildly unusual features add up),
+``"max"`` (the rarest feature alone) or ``"sum_max"`` (``sum / sqrt(d) + max``: a row stands out by many
+unusual features or by one very unusual one; the sum of ~50 noisy features otherwise drowns a single extreme
+feature, e.g. an org window in which one IP fails logins against forty users).
 """
 
 from __future__ import annotations
@@ -55,14 +64,28 @@ class IsolationForestDetector(AnomalyDetector):
 
 
 _KNOTS = 1024  # ECDF knots per feature: exact for up to this many distinct values, else interpolated quantiles
+_TAILS = ("exponential", "clip")
+_AGGREGATES = ("sum", "max", "sum_max")
+_TAIL_CAP = 3.0  # at most this many times log(n + 1) per feature (the training extreme scores 1x)
+
+
+def _mean_excess(top: Matrix, base: Matrix, spread: Matrix) -> Matrix:
+    """Per column: the mean excess of ``top`` rows over ``base`` (floored at 1% of the column's spread)."""
+    return np.asarray(np.maximum((top - base).mean(axis=0), np.maximum(0.01 * spread, 1e-9)), dtype=np.float64)
 
 
 class _FrozenEcdf(AnomalyDetector):
     """ECOD/COPOD tail scores against per-feature ECDFs of the training data (frozen at fit)."""
 
     _copula = False
+    tails: str = "clip"  # models pickled before the parameter existed keep their behaviour
+    aggregate: str = "sum"  # idem
 
     def _fit(self, X: Matrix) -> Vector:
+        if self.tails not in _TAILS:
+            raise ValueError(f"tails must be one of {_TAILS}, got {self.tails!r}")
+        if self.aggregate not in _AGGREGATES:
+            raise ValueError(f"aggregate must be one of {_AGGREGATES}, got {self.aggregate!r}")
         with warnings.catch_warnings():  # near-constant features: scipy warns about the skewness' precision
             warnings.simplefilter("ignore", RuntimeWarning)
             model = (COPOD if self._copula else ECOD)(n_jobs=1).fit(X)
@@ -93,6 +116,10 @@ class _FrozenEcdf(AnomalyDetector):
         self.count_le_ = np.concatenate(le).astype(np.float64)
         self.count_lt_ = np.concatenate(lt).astype(np.float64)
         self.n_train_ = n
+        k = max(10, n // 100) if n > 20 else max(1, n // 2)
+        spread = s[-1] - s[0]
+        self.beta_hi_ = _mean_excess(s[n - k :], s[n - k - 1], spread)
+        self.beta_lo_ = _mean_excess(-s[:k], -s[k], spread)
         return self._raw(X)
 
     def _raw(self, X: Matrix) -> Vector:
@@ -110,17 +137,26 @@ class _FrozenEcdf(AnomalyDetector):
         lt = np.where(below, 0.0, np.where(exact, self.count_lt_[i], le))  # training values < x
         u_l = -np.log((le + 1.0) / (n + 1.0))
         u_r = -np.log((n - lt + 1.0) / (n + 1.0))
+        if self.tails == "exponential":
+            cap = (_TAIL_CAP - 1.0) * np.log(n + 1.0)
+            u_r = u_r + np.clip((X - self.hi_) / self.beta_hi_, 0.0, cap)
+            u_l = u_l + np.clip((self.lo_ - X) / self.beta_lo_, 0.0, cap)
         sk = self.skew_sign_
         u_skew = u_l * -np.sign(sk - 1) + u_r * np.sign(sk + 1)
         o = np.maximum(u_skew, (u_l + u_r) / 2.0) if self._copula else np.maximum(np.maximum(u_l, u_r), u_skew)
+        if self.aggregate == "max":
+            return np.asarray(o.max(axis=1), dtype=np.float64)
+        if self.aggregate == "sum_max":
+            return np.asarray(o.sum(axis=1) / o.shape[1] ** 0.5 + o.max(axis=1), dtype=np.float64)
         return np.asarray(o.sum(axis=1), dtype=np.float64)
 
 
 class ECODDetector(_FrozenEcdf):
-    """PyOD's ECOD (empirical-CDF outlier detection): parameter-free, fast, per-feature explainable."""
+    """PyOD's ECOD (empirical-CDF outlier detection): fast, per-feature explainable; tails and aggregation above."""
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, tails: str = "exponential", aggregate: str = "sum") -> None:
+        self.tails = tails
+        self.aggregate = aggregate
 
 
 class COPODDetector(_FrozenEcdf):
@@ -128,8 +164,9 @@ class COPODDetector(_FrozenEcdf):
 
     _copula = True
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, tails: str = "exponential", aggregate: str = "sum") -> None:
+        self.tails = tails
+        self.aggregate = aggregate
 
 
 class _PyODDetector(AnomalyDetector):

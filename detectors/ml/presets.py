@@ -41,7 +41,8 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "entity-behaviour": Preset(
-        "entity-behaviour", "behaviour", "ecod", {}, {"alerts_per_day": 10.0}, BehaviourConfig(),
+        "entity-behaviour", "behaviour", "ecod", {"aggregate": "sum_max"}, {"alerts_per_day": 10.0},
+        BehaviourConfig(),
     ),
     "request-content": Preset("request-content", "content", "ecod", {}, {"alerts_per_day": 10.0}),
 }  # fmt: skip

@@ -14,6 +14,7 @@ import joblib
 import orjson
 
 from detectors.errors import DetectorError
+from detectors.ml.features.behaviour import feature_names
 from detectors.ml.model import TrainedModel
 
 _VERSION = re.compile(r"^v(\d+)$")
@@ -64,6 +65,12 @@ def load(path: Path, pointer: str = "current") -> TrainedModel:
         raise ModelStoreError(f"{target}: cannot load the model: {exc}") from None
     if not isinstance(model, TrainedModel):
         raise ModelStoreError(f"{target}: not a logwarden model")
+    behaviour = model.preset.behaviour
+    if behaviour is not None and model.feature_names != feature_names(behaviour):
+        raise ModelStoreError(
+            f"{target}: trained on an older set of behaviour features "
+            f"({len(model.feature_names)} columns, now {len(feature_names(behaviour))}): retrain it"
+        )
     return model
 
 

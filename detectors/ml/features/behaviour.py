@@ -1,15 +1,21 @@
 """Behaviour per entity: sliding windows per API key, user, source IP and org, incrementally, per micro-batch.
 
-Time is cut into hops (the shortest window, 1 minute by default). When a hop closes (the newest event is more
-than ``lateness_hops`` hops later), every entity active in it gets one row: its features over each window
-ending with that hop (1 and 15 minutes by default), its first-seen flags and its deviation from its own
-history. Per window: requests, error ratio, 401/403/429 counts, distinct routes, paths, IPs, countries and ASNs
-(when enriched), user agents, users and API keys (32-bit linear-counting sketches), bytes out, input and output
-tokens, latency p95 (the max of per-batch p95s within a hop: approximate), share of off-hours requests. History:
-values ever seen (first-seen flags) and EWMA baselines of six hop metrics. Context: ``key_ips``, the widest
-spread (distinct IPs) of the API keys the entity used. Rows are scored before they are learned, and ``decide``
-may refuse to learn some (a model never learns from the rows it flagged). Comparison with peers is the
-detector's job: it is trained on the whole population of entity-windows of the same type.
+Time is cut into hops (the shortest window, 1 minute by default; it must divide an hour). When a hop closes (the
+newest event is more than ``lateness_hops`` hops later), every entity active in it gets one row: its features over
+each window ending with that hop (1 and 15 minutes by default), its first-seen flags, its deviation from its own
+history and its context. Per window: requests, error ratio, 401/403/404/429 counts, distinct routes, paths, IPs,
+countries and ASNs (when enriched), user agents, users and API keys (32-bit linear-counting sketches), bytes out,
+input and output tokens, latency p95 (the max of per-batch p95s within a hop: approximate), share of off-hours
+requests (from the hops' hours: no state). History: values ever seen (first-seen flags) and EWMA baselines of six
+hop metrics. Context (:data:`CONTEXT_FEATURES`), from the entities it was seen with in the hop, over the longest
+window: ``key_ips`` (the widest IP spread of the API keys it used), ``key_not_found`` (their most 404s) and
+``ip_auth_failures`` (the most 401/403 of the source IPs it came from). A key or IP the entity always used (in its
+first-seen sketch, and the entity is older than the longest window) is its habit, not its context, and is left out
+(for orgs too many values are habitual for the sketch to tell: their context is every member). So the victim of
+credential stuffing, an IP using a leaked key and the org of either see the attacker's spread, while the owner's
+usual IP does not. Rows are scored before they are learned, and ``decide`` may refuse to learn some (a model never
+learns from the rows it flagged). Comparison with peers is the detector's job: one is trained per entity type on its
+population of entity-windows.
 
 Events older than the last closed hop are counted in ``late_events`` and left out.
 """
@@ -26,18 +32,18 @@ import pandas as pd
 
 from detectors.ml.features.columns import ENTITY_FIELDS, EventColumns
 from detectors.ml.features.entity_state import EntityTable
-from detectors.ml.features.sketch import bits_of, distinct
+from detectors.ml.features.sketch import bits_of, distinct, factorize
 
 Matrix = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
 BoolArray = npt.NDArray[np.bool_]
 
-METRICS: Final = ("requests", "errors", "status_401", "status_403", "status_429", "bytes_out", "input_tokens",
-                  "output_tokens", "offhours")  # fmt: skip
+METRICS: Final = ("requests", "errors", "status_401", "status_403", "status_404", "status_429", "bytes_out",
+                  "input_tokens", "output_tokens")  # fmt: skip
 SKETCHES: Final = ("routes", "paths", "ips", "countries", "asns", "user_agents", "users", "api_keys")
-WINDOW_FEATURES: Final = ("requests", "error_ratio", "status_401", "status_403", "status_429", "routes", "paths",
-                          "ips", "countries", "asns", "user_agents", "users", "api_keys", "bytes_out", "input_tokens",
-                          "output_tokens", "latency_p95", "offhours_share")  # fmt: skip
+WINDOW_FEATURES: Final = ("requests", "error_ratio", "status_401", "status_403", "status_404", "status_429", "routes",
+                          "paths", "ips", "countries", "asns", "user_agents", "users", "api_keys", "bytes_out",
+                          "input_tokens", "output_tokens", "latency_p95", "offhours_share")  # fmt: skip
 NEW_FEATURES: Final = (
     "new_entity",
     "new_routes",
@@ -48,11 +54,39 @@ NEW_FEATURES: Final = (
     "new_api_keys",
 )
 BASELINES: Final = ("requests", "error_ratio", "bytes_out", "output_tokens", "ips", "paths")
-CONTEXT_FEATURES: Final = ("key_ips",)  # the widest spread (distinct IPs, longest window) of the keys it used
+#: Context from the entities an entity was seen with in the hop (the worst of them, over the longest window):
+#: the API keys' distinct IPs and 404s, the source IPs' authentication failures (401 and 403).
+CONTEXT_FEATURES: Final = ("key_ips", "key_not_found", "ip_auth_failures")
+_CONTEXT: Final = {
+    "key_ips": ("api_key", "ips"),
+    "key_not_found": ("api_key", "status_404"),
+    "ip_auth_failures": ("source_ip", "status_401+status_403"),
+}  # linked type, what (sum of metrics)
+_LINKED: Final = ("api_key", "source_ip")  # entity types other entities are linked to, for the context
+_SEEN_SKETCH: Final = {"api_key": SKETCHES.index("api_keys"), "source_ip": SKETCHES.index("ips")}
+_SEEN_BITS_MAX: Final = 16  # a first-seen sketch with more bits set no longer tells known values from new ones
 _RATIOS: Final = frozenset({"error_ratio", "offhours_share"})
 _NEW_SKETCH: Final = (0, 2, 3, 4, 5, 7)  # sketches with a first-seen flag (not paths: ids are always new)
 CHUNK_HOPS: Final = 2  # hops added at once (a batch spanning more is cut)
 _Z_FLOOR: Final = np.array([0.25, 0.01, 0.25, 0.25, 0.1, 0.1])  # variance floors of the baselines
+
+
+def _unique_links(rows: npt.NDArray[np.int64], bucket: npt.NDArray[np.int64], other: npt.NDArray[np.int64]
+                  ) -> npt.NDArray[np.int64]:  # fmt: skip
+    """The distinct ``[row << 32 | bucket, other]`` links (one 1-D sort of a combined key when it fits in 63 bits)."""
+    if not len(rows):
+        return np.zeros((0, 2), np.int64)
+    b0, span, n_other = int(bucket.min()), int(bucket.max() - bucket.min()) + 1, int(other.max()) + 1
+    if (int(rows.max()) + 1) * n_other * span < 1 << 62:
+        key = np.unique((rows * n_other + other) * span + (bucket - b0))
+        bucket, key = key % span + b0, key // span
+        rows, other = key // n_other, key % n_other
+        return np.column_stack([(rows << 32) | bucket, other])
+    pair = (rows << 32) | bucket
+    order = np.lexsort((other, pair))
+    pair, other = pair[order], other[order]
+    first = np.r_[True, (pair[1:] != pair[:-1]) | (other[1:] != other[:-1])]
+    return np.column_stack([pair[first], other[first]])
 
 
 @dataclass(frozen=True)
@@ -71,6 +105,8 @@ class BehaviourConfig:
         hop = self.windows[0]
         if hop < 1 or any(w % hop or w < hop for w in self.windows):
             raise ValueError(f"windows must be positive multiples of the first (the hop): {self.windows}")
+        if 60 % hop:  # each hop then lies in one hour: its off-hours share is 0 or 1, no state needed
+            raise ValueError(f"the hop (first window) must divide an hour: {hop}")
         unknown = set(self.entities) - set(ENTITY_FIELDS)
         if unknown:
             raise ValueError(f"unknown entity types {sorted(unknown)}; known: {', '.join(ENTITY_FIELDS)}")
@@ -108,7 +144,7 @@ class EntityBehaviour:
         self.tables = {t: EntityTable(self.slots, len(METRICS), len(SKETCHES), len(BASELINES)) for t in c.entities}
         self.feature_names = feature_names(c)
         self._pending: dict[str, npt.NDArray[np.int64]] = {t: np.zeros(0, np.int64) for t in c.entities}
-        self._links: dict[str, npt.NDArray[np.int64]] = {t: np.zeros((0, 2), np.int64) for t in c.entities}
+        self._links: dict[tuple[str, str], npt.NDArray[np.int64]] = self._no_links()
         self._max_bucket = -1
         self.closed_until = -1  # every bucket below this one is closed
         self._next_evict = -1
@@ -155,8 +191,13 @@ class EntityBehaviour:
             table.sketch[:] = 0
             table.lat[:] = 0.0
         self._pending = {t: np.zeros(0, np.int64) for t in self.tables}
-        self._links = {t: np.zeros((0, 2), np.int64) for t in self.tables}
+        self._links = self._no_links()
         self._max_bucket = self.closed_until = self._next_evict = -1
+
+    def _no_links(self) -> dict[tuple[str, str], npt.NDArray[np.int64]]:
+        """(entity type, linked type) -> rows ``[entity row << 32 | bucket, linked row]`` of the open hops."""
+        return {(t, lt): np.zeros((0, 2), np.int64) for t in self.tables for lt in _LINKED
+                if lt in self.tables and lt != t}  # fmt: skip
 
     def entity_count(self) -> int:
         return sum(len(t) for t in self.tables.values())
@@ -172,26 +213,32 @@ class EntityBehaviour:
         self._max_bucket = max(self._max_bucket, int(bucket.max()))
         status = cols.status
         values = np.column_stack([
-            np.ones(len(cols)), status >= 400, status == 401, status == 403, status == 429, cols.bytes_out,
-            cols.input_tokens, cols.output_tokens, self._offhours[(cols.minute // 60) % 24],
+            np.ones(len(cols)), status >= 400, status == 401, status == 403, status == 404, status == 429,
+            cols.bytes_out, cols.input_tokens, cols.output_tokens,
         ]).astype(np.float64)  # fmt: skip
         route = np.where(pd.isna(cols.route), cols.path, cols.route)
         ent = cols.entities
-        bits = np.column_stack([bits_of(route), bits_of(cols.path), bits_of(ent["source_ip"]), bits_of(cols.country),
-                                bits_of(cols.asn), bits_of(cols.user_agent), bits_of(ent["user"]),
-                                bits_of(ent["api_key"])])  # fmt: skip
-        key_rows: npt.NDArray[np.int64] | None = None
+        fact = {etype: factorize(ent[etype]) for etype in ("source_ip", "user", "api_key")}  # hashed once
+        bits = np.column_stack([bits_of(route), bits_of(cols.path), bits_of(ent["source_ip"], fact["source_ip"]),
+                                bits_of(cols.country), bits_of(cols.asn), bits_of(cols.user_agent),
+                                bits_of(ent["user"], fact["user"]),
+                                bits_of(ent["api_key"], fact["api_key"])])  # fmt: skip
+        latency = cols.latency_ms
+        by_latency = np.argsort(latency, kind="stable")
+        rows_of: dict[str, npt.NDArray[np.int64]] = {}
         for etype, table in self.tables.items():
-            rows = table.rows_for(ent[etype], bucket)
+            rows = rows_of[etype] = table.rows_for(ent[etype], bucket, fact.get(etype))
             ok = rows >= 0
-            pairs = table.update(rows[ok], bucket[ok], values[ok], cols.latency_ms[ok], bits[ok])
+            if ok.all():
+                pairs = table.update(rows, bucket, values, latency, bits, by_latency)
+            else:
+                pairs = table.update(rows[ok], bucket[ok], values[ok], latency[ok], bits[ok])
             self._pending[etype] = np.concatenate([self._pending[etype], pairs])
-            if etype == "api_key":
-                key_rows = rows
-            elif key_rows is not None:  # which keys each entity used in each hop (for key_ips)
-                both = ok & (key_rows >= 0)
-                link = np.column_stack([(rows[both] << 32) | bucket[both], key_rows[both]])
-                self._links[etype] = np.vstack([self._links[etype], link])  # duplicates are harmless (max)
+        for (etype, linked), links in self._links.items():  # who was seen with which key and IP (the context)
+            rows, other = rows_of[etype], rows_of[linked]
+            both = (rows >= 0) & (other >= 0)
+            link = _unique_links(rows[both], bucket[both], other[both])
+            self._links[etype, linked] = np.vstack([links, link])  # duplicates are harmless (max)
 
     def _close(self, before: int, decide: Callable[[BehaviourRows], BoolArray] | None) -> list[BehaviourRows]:
         if before <= self.closed_until:
@@ -212,8 +259,8 @@ class EntityBehaviour:
                 self._learn(etype, batch, learn)
                 out.append(batch)
         self.closed_until = before
-        for etype, link in self._links.items():
-            self._links[etype] = link[(link[:, 0] & 0xFFFFFFFF) >= before]
+        for pair, link in self._links.items():
+            self._links[pair] = link[(link[:, 0] & 0xFFFFFFFF) >= before]
         self._maybe_evict()
         return out
 
@@ -223,20 +270,30 @@ class EntityBehaviour:
         cols: list[Matrix] = []
         hop_sketch: U32 = np.zeros(0, np.uint32)
         hop_vals: Matrix = np.zeros(0)
+        off = self._offhours[(sb * self.hop // 60) % 24]  # off-hours slots (a hop lies in one hour)
+        all_sums, all_sketch, all_lat = t.sums[rows], t.sketch[rows], t.lat[rows]  # gathered once
         for w in self.config.windows:
-            inside = (sb > b - w // self.hop) & (sb <= b)
-            sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), t.sums[rows]).astype(np.float64)
-            sketch = np.bitwise_or.reduce(np.where(inside[:, :, None], t.sketch[rows], np.uint32(0)), axis=1)
+            if w == self.hop:  # one slot: read it directly
+                slot = b % self.slots
+                here = sb[:, slot] == b
+                sums = np.where(here[:, None], all_sums[:, slot], 0.0).astype(np.float64)
+                night = np.where(here & off[:, slot], sums[:, 0], 0.0)
+                sketch = np.where(here[:, None], all_sketch[:, slot], np.uint32(0))
+                p95 = np.where(here, all_lat[:, slot], 0.0)
+            else:
+                inside = (sb > b - w // self.hop) & (sb <= b)
+                sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), all_sums).astype(np.float64)
+                night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), all_sums[:, :, 0]).astype(np.float64)
+                sketch = np.bitwise_or.reduce(np.where(inside[:, :, None], all_sketch, np.uint32(0)), axis=1)
+                p95 = np.where(inside, all_lat, 0.0).max(axis=1)
             counts = distinct(sketch)
             n = np.maximum(sums[:, 0], 1.0)
-            p95 = np.where(inside, t.lat[rows], 0.0).max(axis=1)
             c = sums
-            cols += [np.log1p(c[:, 0]), c[:, 1] / n, np.log1p(c[:, 2]), np.log1p(c[:, 3]), np.log1p(c[:, 4]),
-                     *np.log1p(counts).T, np.log1p(c[:, 5]), np.log1p(c[:, 6]), np.log1p(c[:, 7]),
-                     np.log1p(p95), c[:, 8] / n]  # fmt: skip
+            cols += [np.log1p(c[:, 0]), c[:, 1] / n, *np.log1p(c[:, 2:6]).T, *np.log1p(counts).T,
+                     *np.log1p(c[:, 6:9]).T, np.log1p(p95), night / n]  # fmt: skip
             if w == self.config.windows[0]:
                 hop_sketch = sketch
-                hop_vals = np.column_stack([cols[0], cols[1], np.log1p(c[:, 5]), np.log1p(c[:, 7]),
+                hop_vals = np.column_stack([cols[0], cols[1], np.log1p(c[:, 6]), np.log1p(c[:, 8]),
                                             np.log1p(counts[:, 2]), np.log1p(counts[:, 1])])  # fmt: skip
         new_bits = hop_sketch & ~t.seen[rows]
         cols.append((t.first[rows] == b).astype(np.float64))
@@ -246,36 +303,52 @@ class EntityBehaviour:
         z = (hop_vals - mean) / np.sqrt(var + _Z_FLOOR)
         z = np.where((history >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
         cols += list(z.T)
-        cols.append(
-            self._key_ips(
-                etype,
-                b,
-                rows,
-                cols[WINDOW_FEATURES.index("ips") + len(WINDOW_FEATURES) * (len(self.config.windows) - 1)],
-            )
-        )
+        cols += self._contexts(etype, b, rows)
         usual = mean.copy()
         usual[:, [0, 2, 3, 4, 5]] = np.expm1(usual[:, [0, 2, 3, 4, 5]])
         keys = [t.keys[i] for i in rows.tolist()]
         return BehaviourRows(etype, b, keys, np.column_stack(cols), usual, history, rows, hop_vals, hop_sketch)
 
-    def _key_ips(self, etype: str, b: int, rows: npt.NDArray[np.int64], own_ips: Matrix) -> Matrix:
-        """log1p of the most distinct IPs (longest window) among the API keys each entity used in hop ``b``."""
-        if etype == "api_key":
-            return own_ips
-        out = np.zeros(len(rows))
-        link = self._links[etype]
-        link = link[(link[:, 0] & 0xFFFFFFFF) == b]
-        if not len(link) or "api_key" not in self.tables:
-            return out
-        keys = self.tables["api_key"]
-        sb = keys.slot_bucket[link[:, 1]]
-        inside = (sb > b - self.config.windows[-1] // self.hop) & (sb <= b)
-        sketch = np.bitwise_or.reduce(np.where(inside, keys.sketch[link[:, 1], :, 2], np.uint32(0)), axis=1)
-        where = np.searchsorted(rows, link[:, 0] >> 32)
-        found = (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == link[:, 0] >> 32)
-        np.maximum.at(out, where[found], np.log1p(distinct(sketch[found])))
-        return out
+    def _contexts(self, etype: str, b: int, rows: npt.NDArray[np.int64]) -> list[Matrix]:
+        """The context features (highest value among the entities linked to each row's entity in hop ``b``)."""
+        out = {name: np.zeros(len(rows)) for name in CONTEXT_FEATURES}
+        for linked in _LINKED:
+            names = [name for name in CONTEXT_FEATURES if _CONTEXT[name][0] == linked]
+            if linked == etype:  # its own values
+                out |= {name: self._linked_value(linked, _CONTEXT[name][1], b, rows) for name in names}
+                continue
+            link = self._links.get((etype, linked))
+            if link is None or not len(link):
+                continue
+            link = link[(link[:, 0] & 0xFFFFFFFF) == b]
+            if not len(link):
+                continue
+            owner = link[:, 0] >> 32
+            keep = np.ones(len(link), dtype=bool)
+            if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up anyway)
+                seen = self.tables[etype].seen[owner, _SEEN_SKETCH[linked]]  # what the entity knew before
+                linked_keys = self.tables[linked].keys
+                bit = bits_of(np.array([linked_keys[i] for i in link[:, 1].tolist()], dtype=object))
+                settled = self.tables[etype].first[owner] <= b - self.config.windows[-1] // self.hop
+                keep = ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # not a habit
+            where = np.searchsorted(rows, owner)
+            found = keep & (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == owner)
+            for name in names:
+                value = self._linked_value(linked, _CONTEXT[name][1], b, link[found, 1])
+                np.maximum.at(out[name], where[found], value)
+        return [out[name] for name in CONTEXT_FEATURES]
+
+    def _linked_value(self, linked: str, what: str, b: int, lr: npt.NDArray[np.int64]) -> Matrix:
+        """log1p of ``what`` (a sketch's distinct count or a sum of metrics) over the longest window ending at ``b``."""
+        table = self.tables[linked]
+        inside = (table.slot_bucket[lr] > b - self.config.windows[-1] // self.hop) & (table.slot_bucket[lr] <= b)
+        if what in SKETCHES:
+            sketch = np.bitwise_or.reduce(np.where(inside, table.sketch[lr, :, SKETCHES.index(what)], 0), axis=1)
+            value = np.log1p(distinct(sketch.astype(np.uint32)))
+        else:
+            metrics = [METRICS.index(m) for m in what.split("+")]
+            value = np.log1p((inside * table.sums[lr][:, :, metrics].sum(axis=2)).sum(axis=1, dtype=np.float64))
+        return np.asarray(value, dtype=np.float64)
 
     def _learn(self, etype: str, batch: BehaviourRows, learn: BoolArray) -> None:
         t, a = self.tables[etype], self.config.ewma_alpha
@@ -297,6 +370,14 @@ class EntityBehaviour:
         self._next_evict = self.closed_until + max(1, ttl // 10)
         for etype, table in self.tables.items():
             pending = self._pending[etype]
-            mapping = table.evict(self.closed_until - ttl, pending >> 32)
-            if mapping is not None:
-                self._pending[etype] = (mapping[pending >> 32] << 32) | (pending & 0xFFFFFFFF)
+            linked = [link[:, 1] for (_, other), link in self._links.items() if other == etype]
+            mapping = table.evict(self.closed_until - ttl, np.concatenate([pending >> 32, *linked]))
+            if mapping is None:
+                continue
+            self._pending[etype] = (mapping[pending >> 32] << 32) | (pending & 0xFFFFFFFF)
+            for (owner, other), link in self._links.items():  # the open hops' links follow the moved rows
+                if owner == etype:
+                    link = np.column_stack([(mapping[link[:, 0] >> 32] << 32) | (link[:, 0] & 0xFFFFFFFF), link[:, 1]])
+                if other == etype:
+                    link = np.column_stack([link[:, 0], mapping[link[:, 1]]])
+                self._links[owner, other] = link

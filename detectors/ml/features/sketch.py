@@ -16,13 +16,22 @@ U32 = npt.NDArray[np.uint32]
 _BIT_CACHE: dict[Any, int] = {}
 
 
-def bits_of(column: npt.NDArray[np.object_]) -> U32:
-    """One bit (of 32) per distinct value, from a stable hash (crc32, not the salted ``hash``)."""
+Factorized = tuple[npt.NDArray[np.intp], list[Any]]
+
+
+def factorize(column: npt.NDArray[np.object_]) -> Factorized:
+    """Codes (-1 for missing) and distinct values of a column: hashed once, shared by sketches and entity rows."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    return codes, uniques.tolist()
+
+
+def bits_of(column: npt.NDArray[np.object_], factorized: Factorized | None = None) -> U32:
+    """One bit (of 32) per distinct value, from a stable hash (crc32, not the salted ``hash``)."""
+    codes, uniques = factorized if factorized is not None else factorize(column)
     if len(_BIT_CACHE) > 1_000_000:
         _BIT_CACHE.clear()
     ub = np.zeros(len(uniques), dtype=np.uint32)
-    for i, value in enumerate(uniques.tolist()):
+    for i, value in enumerate(uniques):
         bit = _BIT_CACHE.get(value)
         if bit is None:
             bit = _BIT_CACHE[value] = 1 << (zlib.crc32(str(value).encode()) & 31)

@@ -125,3 +125,18 @@ def test_half_space_trees_learn_and_score_one_row_at_a_time() -> None:
     normal = np.mean([hst.score_one(r) for r in X_NORMAL])
     assert hst.score_one(X_OUTLIERS[0]) > normal
     np.testing.assert_allclose(hst.score_samples(X_NORMAL[:3]), [hst.score_one(r) for r in X_NORMAL[:3]])
+
+
+def test_ecod_extrapolates_beyond_the_training_range_and_aggregates() -> None:
+    far, farther = X_TRAIN[:1].copy(), X_TRAIN[:1].copy()
+    far[0, 0], farther[0, 0] = X_TRAIN[:, 0].max() + 1.0, X_TRAIN[:, 0].max() + 5.0
+    clip = create("ecod", tails="clip").fit(X_TRAIN)
+    assert clip.raw_scores(far)[0] == clip.raw_scores(farther)[0], "PyOD's tail stops at the training maximum"
+    ecod = create("ecod").fit(X_TRAIN)
+    assert ecod.raw_scores(farther)[0] > ecod.raw_scores(far)[0] > clip.raw_scores(far)[0] - 1e-9
+    assert np.allclose(ecod.raw_scores(X_TRAIN), clip.raw_scores(X_TRAIN)), "inside the range nothing changes"
+    for aggregate in ("max", "sum_max"):
+        det = create("ecod", aggregate=aggregate).fit(X_TRAIN)
+        assert det.score_samples(farther)[0] > np.median(det.train_scores_)
+    with pytest.raises(ValueError, match="aggregate"):
+        create("ecod", aggregate="median").fit(X_TRAIN)
