@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
@@ -150,7 +152,16 @@ def demo(
 ) -> None:
     """Run the whole pipeline in-process on built-in synthetic traffic (no Kafka, no Elasticsearch)."""
     from ingest.privacy.config import demo_privacy_config
-    from logwarden.demo import HISTORY, DemoOptions, demo_models, demo_pipeline, expected_events, stored_alerts
+    from logwarden.demo import (
+        DEMO_SHOWN_PER_RULE,
+        HISTORY_DAYS,
+        DemoOptions,
+        alerts_by_rule,
+        demo_models,
+        demo_pipeline,
+        expected_events,
+        stored_alerts,
+    )
     from logwarden.wiring import build_normalizer, load_ruleset
 
     settings = configure(config, log_level=None if "LOGWARDEN_LOG_LEVEL" in os.environ else "WARNING")
@@ -161,10 +172,18 @@ def demo(
         scenarios=tuple(scenario) if scenario else DemoOptions.scenarios,
     )
     store_dir = store or settings.store_path
-    out = err if json_output else Console(soft_wrap=True)
+    # not a terminal (a pipe, a log): wide enough for the summary table's pseudonyms on one line
+    out = err if json_output else Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+    shown: Counter[str] = Counter()
 
     def show(alert: Alert) -> None:
         d = alert.detection
+        shown[d.rule_name] += 1
+        if shown[d.rule_name] > DEMO_SHOWN_PER_RULE:
+            if shown[d.rule_name] == DEMO_SHOWN_PER_RULE + 1:
+                out.print(f"      ... more {escape(d.rule_name)} alerts: see the summary at the end", highlight=False)
+            return
         colour = {"critical": "red", "high": "red", "medium": "yellow"}.get(alert.severity, "cyan")
         out.print(
             f"[{colour}]ALERT {alert.severity}[/{colour}] {escape(d.title)}  {escape(alert.entity)}  "
@@ -183,8 +202,8 @@ def demo(
     )
     models = None
     if ml:
-        hours = HISTORY.total_seconds() / 3600
-        with out.status(f"ML models: training on {hours:g} h of generated history (first run of a store only)"):
+        what = f"the same {minutes:g} minutes of the {HISTORY_DAYS} previous days"
+        with out.status(f"ML models: training on {what} (first run of a store only)"):
             models, trained = demo_models(store_dir, options, normalizer)
         versions = ", ".join(f"{m}@{r['version']}" for m, r in models.rules().items())
         out.print(f"ML models {versions} ({'trained now' if trained else 'reused'}: {store_dir / 'models'})")
@@ -217,10 +236,10 @@ def demo(
         }
         typer.echo(orjson.dumps(summary).decode())
         return
-    table = Table(title=f"alerts raised: {stats.alerts} (final state)", title_justify="left")
-    for column in ("severity", "rule", "entity", "events", "first seen", "last seen"):
-        table.add_column(column)
-    for row in stored_alerts(store_dir):
+    table = Table(title=f"alerts raised: {stats.alerts} (final state, by rule)", title_justify="left")
+    for column in ("severity", "rule", "alerts", "events", "first seen", "last seen", "entity (first)"):
+        table.add_column(column, overflow="fold")
+    for row in alerts_by_rule(stored_alerts(store_dir)):
         table.add_row(*(str(v) for v in row))
     out.print(table)
     out.print(

@@ -44,9 +44,12 @@ MALFORMED = (
 )
 
 
-#: The models the demo trains and runs, and how much generated history they learn from.
+#: The models the demo trains and runs, and the history they learn from: the demo's hours of the day on the
+#: previous days (traffic follows the time of day, so other hours would make the demo's hour look unusual).
 DEMO_MODELS = ("entity-behaviour", "request-content")
-HISTORY = timedelta(hours=3)
+HISTORY_DAYS = 3
+#: Alerts of one rule printed as they fire; the rest only count in the summary.
+DEMO_SHOWN_PER_RULE = 5
 #: A record whose pseudonym fingerprints the store's privacy key (models learned pseudonyms of that key).
 _PROBE = b'{"timestamp":"2026-11-02T08:00:00Z","method":"GET","path":"/v1/models","status":200,"user_id":"probe"}'
 
@@ -111,8 +114,9 @@ def demo_pipeline(
 def demo_models(store_dir: Path, options: DemoOptions, normalizer: Normalizer) -> tuple[MLEngine, bool]:
     """The demo's ML engine and whether its models were trained now (False: reused from ``<store>/models``).
 
-    They learn from :data:`HISTORY` of attack-free traffic of the same platform (seed) just before the demo's
-    hour, normalized by the demo's own normalizer, so they know the pseudonyms the pipeline will write.
+    They learn from attack-free traffic of the same platform (seed) at the demo's hours of the previous
+    :data:`HISTORY_DAYS` days, normalized by the demo's own normalizer, so they know the pseudonyms the
+    pipeline will write.
     """
     from detectors.ml import store  # numpy, scikit-learn, pyod: only when the demo runs models
     from detectors.ml.engine import MLEngine
@@ -122,7 +126,10 @@ def demo_models(store_dir: Path, options: DemoOptions, normalizer: Normalizer) -
     root = store_dir / "models"
     probe = normalizer.normalize(Record("api_access", _PROBE))
     fingerprint = repr(getattr(probe, "doc", {}).get("user", {}).get("id"))
-    material = f"{options.seed}|{options.rate_per_s:g}|{options.start.isoformat()}|{HISTORY}|{fingerprint}"
+    material = "|".join(
+        map(str, (options.seed, options.rate_per_s, options.start.isoformat(), options.duration, HISTORY_DAYS))
+    )
+    material += f"|{fingerprint}"
     data_hash = "demo:" + hashlib.sha256(material.encode()).hexdigest()[:16]
 
     def cached() -> bool:
@@ -136,10 +143,14 @@ def demo_models(store_dir: Path, options: DemoOptions, normalizer: Normalizer) -
 
     trained = not cached()
     if trained:
-        raw = generate_api_access(seed=options.seed, start=options.start - HISTORY, duration=HISTORY,
-                                  rate_per_s=options.rate_per_s, scenarios=())  # fmt: skip
-        events, _ = normalizer.normalize_all([Record("api_access", to_json_line(e)) for e in raw])
-        docs = [e.doc for e in events]
+        docs = []
+        for days_back in range(HISTORY_DAYS, 0, -1):
+            start = options.start - timedelta(days=days_back)
+            raw = generate_api_access(
+                seed=options.seed, start=start, duration=options.duration, rate_per_s=options.rate_per_s, scenarios=()
+            )
+            events, _ = normalizer.normalize_all([Record("api_access", to_json_line(e)) for e in raw])
+            docs += [e.doc for e in events]
         for name in DEMO_MODELS:
             store.save(train(load_preset(name), docs, data_hash=data_hash), root)
     return MLEngine.from_registry(root, DEMO_MODELS), trained
@@ -165,3 +176,18 @@ def stored_alerts(store_dir: Path) -> list[tuple[str, str, str, int, str, str]]:
     finally:
         conn.close()
     return [(str(a), str(b), str(c), int(d), str(e), str(f)) for a, b, c, d, e, f in rows]
+
+
+def alerts_by_rule(
+    alerts: list[tuple[str, str, str, int, str, str]],
+) -> list[tuple[str, str, int, int, str, str, str]]:
+    """Stored alerts (most severe first) summed per severity and rule: (severity, rule, alerts, events, first seen,
+    last seen, the first alert's entity)."""
+    rows: dict[tuple[str, str], list[tuple[str, str, str, int, str, str]]] = {}
+    for alert in alerts:
+        rows.setdefault((alert[0], alert[1]), []).append(alert)
+    return [
+        (severity, rule, len(group), sum(a[3] for a in group), min(a[4] for a in group), max(a[5] for a in group),
+         min(group, key=lambda a: a[4])[2])
+        for (severity, rule), group in rows.items()
+    ]  # fmt: skip

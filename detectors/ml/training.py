@@ -53,9 +53,16 @@ def behaviour_rows(
 
 
 def training_days(docs: Sequence[Doc]) -> float:
-    """The span of the documents' @timestamps in days (at least one hour)."""
-    minutes = [epoch_minute(str(d["@timestamp"])) for d in docs]
-    return max((max(minutes) - min(minutes) + 1) / 1440.0, 1 / 24) if minutes else 1.0
+    """How many days of traffic the documents cover: the hours that hold any of their @timestamps (at least one).
+
+    Hours, not the span from first to last: training data with gaps (the same hour of several days, an outage)
+    must not count the gaps, or ``alerts_per_day`` thresholds would flag far more than they should.
+
+    >>> training_days([{"@timestamp": "2026-11-01T08:10:00Z"}, {"@timestamp": "2026-11-02T08:50:00Z"}])
+    0.08333333333333333
+    """
+    hours = {epoch_minute(str(d["@timestamp"])) // 60 for d in docs}
+    return max(len(hours), 1) / 24.0 if hours else 1.0
 
 
 def tail_share(policy: dict[str, float], n_rows: int, days: float) -> float | None:
