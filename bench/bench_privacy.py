@@ -156,7 +156,7 @@ def main() -> None:
                     transform(doc)
 
             single.append((repr(transform), median_seconds(apply, args.runs, setup)))
-        if sealing != sealing_reference:  # the fused pass alone, on the input of the reference chain
+        if len(sealing) != len(sealing_reference):  # the fused pass alone, on the input of the reference chain
             fused_inputs = stage_inputs[len(enrichment)]
             for transform in sealing:
                 batch = []
@@ -168,7 +168,9 @@ def main() -> None:
                     for doc in batch:
                         transform(doc)
 
-                single.append((type(transform).__name__ + " (fused, sealing on)", median_seconds(apply, args.runs, setup)))
+                single.append(
+                    (type(transform).__name__ + " (fused, sealing on)", median_seconds(apply, args.runs, setup))
+                )
 
     base = rows[0][1]
     print(f"events: {n}, runs: {args.runs} (median), geoip: {args.geoip}, clock: {args.clock}")

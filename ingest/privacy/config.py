@@ -203,7 +203,7 @@ def build_privacy_transforms(config: PrivacyConfig, catalogue: Mapping[str, str]
     Run them after enrichment (:func:`ingest.enrich.config.build_enrichment_transforms`), so that
     ``related.user`` is filled before pseudonymization and derived fields are redacted and masked too.
     """
-    return fuse(build_reference_transforms(config, catalogue))
+    return fuse(build_reference_transforms(config, catalogue), cache_size=min(config.cache_size, 16_384))
 
 
 def build_reference_transforms(config: PrivacyConfig, catalogue: Mapping[str, str] = EVENT_FIELDS) -> list[Transform]:

@@ -61,16 +61,18 @@ _WRITTEN: Final = tuple(
 #: (what, child plan, name, flags); name is the dotted field name, for objects with a trailing dot
 Entry = tuple[int, "Plan | None", str, int]
 Plan = dict[str, Entry]
+#: what the steps make of a string leaf: (new value, kinds redacted, kinds masked)
+_StringResult = tuple[str, frozenset[str], frozenset[str]]
 
 
 class NotFusable(ValueError):
     """The steps cannot be fused into one equivalent pass (the message says why)."""
 
 
-def fuse(steps: Sequence[Transform]) -> list[Transform]:
+def fuse(steps: Sequence[Transform], *, cache_size: int = 16_384) -> list[Transform]:
     """``[PrivacyPass(steps)]`` when that is equivalent to running ``steps`` in order, else ``steps``."""
     try:
-        return [PrivacyPass(steps)]
+        return [PrivacyPass(steps, cache_size=cache_size)]
     except NotFusable:
         return list(steps)
 
@@ -89,7 +91,7 @@ class PrivacyPass:
     """The privacy steps (a Minimizer first, then any of Sealer, Pseudonymizer, Redactor, Masker, in this order)
     applied in one walk per document. Raises :class:`NotFusable` when that would not be equivalent."""
 
-    def __init__(self, steps: Sequence[Transform]) -> None:
+    def __init__(self, steps: Sequence[Transform], *, cache_size: int = 16_384) -> None:
         self.steps = tuple(steps)
         by_type: dict[type, Any] = {}
         order = [_STEP_ORDER.index(type(s)) if type(s) in _STEP_ORDER else -1 for s in self.steps]
@@ -103,6 +105,9 @@ class PrivacyPass:
         self._redactor: Redactor | None = by_type.get(Redactor)
         self._masker: Masker | None = by_type.get(Masker)
         self._check()
+        self._cache_size = cache_size
+        self._clean = self._redactor.clean_strings if self._redactor is not None else set()
+        self._strings: dict[int, dict[str, _StringResult]] = {flags: {} for flags in range(2 * _SEAL_REMOVE)}
         catalogue = self._minimizer.catalogue_tree
         self._default: Plan = self._compile(catalogue, catalogue, "")
         self._plans: dict[str, Plan] = {
@@ -197,7 +202,7 @@ class PrivacyPass:
         remove: list[str] | None = None
         kept = len(node)
         redactor = self._redactor
-        clean = redactor.clean_strings if redactor is not None else set()
+        clean = self._clean
         for key, value in node.items():
             entry = plan.get(key)
             if entry is None:  # not catalogued here
@@ -230,6 +235,22 @@ class PrivacyPass:
                         continue
                     dropped.append(name[:128])
                 elif what == _SPECIAL:
+                    if kind is str and not flags & _GEO:  # the common case, inline: one cache lookup
+                        if flags & _SEAL:
+                            sealed[name] = value
+                            if flags & _SEAL_REMOVE:  # removed once sealed, never seen by the later steps
+                                continue
+                        hit = self._strings[flags].get(value)
+                        if hit is None:
+                            hit = self._string(value, flags)
+                        new, found, found_masked = hit
+                        if found:
+                            redacted.update(found)
+                        if found_masked:
+                            masked.update(found_masked)
+                        if new is not value:
+                            node[key] = new
+                        continue
                     outcome = self._leaf(node, key, value, flags, name, sealed, redacted, masked)
                     if outcome == _KEEP:
                         continue
@@ -245,6 +266,27 @@ class PrivacyPass:
             for key in remove:
                 del node[key]
         return kept > 0
+
+    def _string(self, value: str, flags: int) -> _StringResult:
+        """The steps at a string leaf (after sealing), cached per string and flags (strings repeat all day)."""
+        found: set[str] = set()
+        found_masked: set[str] = set()
+        new: Any = value
+        if flags & _PSEUDO:
+            new = self._pseudonymizer.pseudonymize_value(new)  # type: ignore[union-attr]
+        if flags & _SECRET:
+            new = "[REDACTED:secret]"
+            found.add("secret")
+        if flags & _SCAN:
+            new = self._redactor.scan(new, found)  # type: ignore[union-attr]
+        if flags & _MASK:
+            new = self._masker.mask_value(new, found_masked)  # type: ignore[union-attr]
+        result = (new, frozenset(found), frozenset(found_masked))
+        cache = self._strings[flags]
+        if len(cache) >= self._cache_size:
+            cache.clear()
+        cache[value] = result
+        return result
 
     def _leaf(
         self,
