@@ -312,6 +312,21 @@ class PrivacyPass:
             sealed[name] = value
             if flags & _SEAL_REMOVE:  # removed once sealed, never seen by the later steps
                 return _KEEP
+        if kind is list and value and not flags & _SECRET and all(type(v) is str for v in value):
+            # a list of strings goes through the steps element by element: the string cache applies
+            items: list[str] = []
+            strings = self._strings[flags]
+            for item in value:
+                hit = strings.get(item)
+                if hit is None:
+                    hit = self._string(item, flags)
+                items.append(hit[0])
+                if hit[1]:
+                    redacted.update(hit[1])
+                if hit[2]:
+                    masked.update(hit[2])
+            node[key] = items
+            return _KEEP
         new = value
         if flags & _PSEUDO:
             new = self._pseudonymizer.pseudonymize_value(new)  # type: ignore[union-attr]
