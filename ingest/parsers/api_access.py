@@ -66,6 +66,9 @@ _STRING_KEYS: Final = (
     "body",
 )
 _INT_KEYS: Final = ("status", "bytes_in", "bytes_out", "input_tokens", "output_tokens")
+_STR_OR_NONE: Final = frozenset({str, type(None)})
+_MAX_INT: Final = 2**53
+_INF: Final = float("inf")
 
 
 def parse(raw: bytes) -> dict[str, Any]:
@@ -80,31 +83,40 @@ def parse(raw: bytes) -> dict[str, Any]:
     """
     event = decode_json_object(raw)
     get = event.get
-    for key in _STRING_KEYS:  # one cheap type pass instead of a checked accessor per field
-        value = get(key)
-        if value is not None and type(value) is not str:
-            raise ParseError("bad_field", f"{key}: expected a string, got {type(value).__name__}")
-    ints = {key: _int(event, key) for key in _INT_KEYS}
+    strings = list(map(get, _STRING_KEYS))  # one cheap type pass instead of a checked accessor per field
+    if not _STR_OR_NONE.issuperset(map(type, strings)):
+        _raise_first_non_string(strings)
+    (request_id, api_key_id, user_id, org_id, auth_method, method, path, route, query, model, user_agent, tls, body) = (
+        strings
+    )
+    numbers = list(map(get, _INT_KEYS))
+    for number in numbers:
+        if number is not None and not (type(number) is int and 0 <= number <= _MAX_INT):
+            numbers = [_int(event, key) for key in _INT_KEYS]  # the checked accessor: converts or raises
+            break
+    status, bytes_in, bytes_out, input_tokens, output_tokens = numbers
     if "timestamp" not in event:
         raise ParseError("missing_field", "timestamp: required field missing")
     timestamp = iso_timestamp(event["timestamp"], "timestamp")
-    method = _method(get("method"))
-    path = get("path") or None
+    method = _method(method)
+    path = path or None
     if path is None:
         raise ParseError("missing_field", "path: required field missing")
-    status = ints["status"]
     if status is None or not 100 <= status <= 599:
         raise ParseError("missing_field" if status is None else "bad_field", "status: required HTTP status 100-599")
-    route = get("route") or path
+    route = route or path
     category, action, event_type = _classify(route)
     client_ip = ip_or_none(get("client_ip"), "client_ip")
-    forwarded = _forwarded(get("forwarded_for"))
-    user_id = get("user_id") or None
-    latency_ms = opt_float(event, "latency_ms")
+    forwarded_for = get("forwarded_for")
+    forwarded = [] if forwarded_for == [] else _forwarded(forwarded_for)
+    user_id = user_id or None
+    latency_ms = get("latency_ms")
+    if type(latency_ms) is not float or not 0 <= latency_ms < _INF:
+        latency_ms = opt_float(event, "latency_ms")
     if latency_ms is not None and latency_ms * 1_000_000 >= 2**63:  # event.duration (ns) is a long
         raise ParseError("bad_field", f"latency_ms: out of range: {latency_ms!r}")
-    query = get("query") or None
-    request_id = get("request_id") or None
+    query = query or None
+    request_id = request_id or None
     mfa = get("mfa")
     if mfa is not None and type(mfa) is not bool:
         raise ParseError("bad_field", "mfa: expected a boolean")
@@ -119,7 +131,7 @@ def parse(raw: bytes) -> dict[str, Any]:
         "module": "logwarden",
     }
     request: dict[str, Any] = {"method": method}
-    if body := get("body"):
+    if body:
         request["body"] = {"content": body}
     response: dict[str, Any] = {"status_code": status}
     doc: dict[str, Any] = {
@@ -138,9 +150,9 @@ def parse(raw: bytes) -> dict[str, Any]:
         api["latency_ms"] = latency_ms
     if query is not None:
         doc["url"]["query"] = query
-    if (bytes_in := ints["bytes_in"]) is not None:
+    if bytes_in is not None:
         request["bytes"] = bytes_in
-    if (bytes_out := ints["bytes_out"]) is not None:
+    if bytes_out is not None:
         response["bytes"] = bytes_out
     related_ip = [client_ip] if client_ip else []
     if client_ip is not None:
@@ -152,13 +164,13 @@ def parse(raw: bytes) -> dict[str, Any]:
                 related_ip.append(ip)
     if user_id is not None:
         doc["user"] = {"id": user_id}
-    if org_id := get("org_id"):
+    if org_id:
         doc["organization"] = {"id": org_id}
-    if user_agent := get("user_agent"):
+    if user_agent:
         doc["user_agent"] = {"original": user_agent}
-    if tls := get("tls_version"):
+    if tls:
         doc["tls"] = _tls(tls)
-    gen_ai = _gen_ai(get("model") or None, ints["input_tokens"], ints["output_tokens"])
+    gen_ai = _gen_ai(model or None, input_tokens, output_tokens)
     if gen_ai:
         doc["gen_ai"] = gen_ai
     if related_ip or user_id:
@@ -168,13 +180,19 @@ def parse(raw: bytes) -> dict[str, Any]:
             related["ip"] = related_ip
         if user_id:
             related["user"] = [user_id]
-    if key_id := get("api_key_id"):
-        api["key_id"] = key_id
-    if auth_method := get("auth_method"):
+    if api_key_id:
+        api["key_id"] = api_key_id
+    if auth_method:
         api["auth_method"] = auth_method
     if mfa is not None:
         api["mfa"] = mfa
     return doc
+
+
+def _raise_first_non_string(values: list[Any]) -> None:
+    for key, value in zip(_STRING_KEYS, values, strict=True):
+        if value is not None and type(value) is not str:
+            raise ParseError("bad_field", f"{key}: expected a string, got {type(value).__name__}")
 
 
 def _int(event: dict[str, Any], key: str) -> int | None:

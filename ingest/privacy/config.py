@@ -7,9 +7,15 @@ told explicitly ``pseudonymize: false`` / ``enabled: false``. ``logwarden demo``
 :func:`demo_privacy_config`, which generates keys into its store directory on first use (mode 0600) and
 reuses them afterwards, so pseudonyms stay stable across demo runs.
 
->>> transforms = build_privacy_transforms(PrivacyConfig(pseudonymization_key="x" * 32))
->>> [type(t).__name__ for t in transforms]
+The chain is built from the separate steps (:func:`build_reference_transforms`, the reference semantics) and,
+when it starts with minimization, fused into one pass over each document (:mod:`ingest.privacy.fused`, same
+output):
+
+>>> config = PrivacyConfig(pseudonymization_key="x" * 32)
+>>> [type(t).__name__ for t in build_reference_transforms(config)]
 ['Minimizer', 'Pseudonymizer', 'Redactor', 'Masker']
+>>> [(type(t).__name__, [type(s).__name__ for s in t.steps]) for t in build_privacy_transforms(config)]
+[('PrivacyPass', ['Minimizer', 'Pseudonymizer', 'Redactor', 'Masker'])]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ingest.pipeline import Transform
 from ingest.privacy import PrivacyConfigError
 from ingest.privacy.encrypt import KEY_ID_PATTERN as SEAL_KEY_ID_PATTERN
 from ingest.privacy.encrypt import Sealer, decode_key, generate_key
+from ingest.privacy.fused import fuse
 from ingest.privacy.mask import Masker
 from ingest.privacy.minimize import Minimizer, expand_patterns
 from ingest.privacy.pseudonymize import KEY_ID_PATTERN, Pseudonymizer, derive_key_id, identifier_fields
@@ -191,11 +198,16 @@ def _fields(setting: str, names: list[str] | None, default: list[str], catalogue
 
 
 def build_privacy_transforms(config: PrivacyConfig, catalogue: Mapping[str, str] = EVENT_FIELDS) -> list[Transform]:
-    """The privacy transforms in order: minimize -> seal -> pseudonymize -> redact -> mask.
+    """The privacy transforms: :func:`build_reference_transforms`, fused into one pass when equivalent.
 
     Run them after enrichment (:func:`ingest.enrich.config.build_enrichment_transforms`), so that
     ``related.user`` is filled before pseudonymization and derived fields are redacted and masked too.
     """
+    return fuse(build_reference_transforms(config, catalogue), cache_size=min(config.cache_size, 16_384))
+
+
+def build_reference_transforms(config: PrivacyConfig, catalogue: Mapping[str, str] = EVENT_FIELDS) -> list[Transform]:
+    """The separate privacy transforms in order: minimize -> seal -> pseudonymize -> redact -> mask."""
     if not config.enabled:
         log.warning("privacy transforms disabled: identifiers, secrets and personal data are stored as received")
         return []

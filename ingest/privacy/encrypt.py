@@ -106,17 +106,21 @@ class Sealer:
         values: dict[str, Any] = {}
         _named_leaves(doc, self._tree, "", values)
         if values:
-            nonce = os.urandom(_NONCE_BYTES)
-            sealed = nonce + self._aead.encrypt(nonce, orjson.dumps(values, option=orjson.OPT_SORT_KEYS), self._aad)
-            node = privacy_node(doc)
-            node["sealed"] = self._prefix + base64.urlsafe_b64encode(sealed).decode("ascii")
-            node["sealed_key_id"] = self.key_id
-            for name in self.remove_fields:
-                *parents, leaf = split_field(name)
-                parent = get_field(doc, ".".join(parents)) if parents else doc
-                if type(parent) is dict:
-                    parent.pop(leaf, None)
+            self.store(doc, values)
         return doc
+
+    def store(self, doc: dict[str, Any], values: dict[str, Any]) -> None:
+        """Seal ``values`` (field -> original value) into ``doc``, then remove :attr:`remove_fields`."""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = nonce + self._aead.encrypt(nonce, orjson.dumps(values, option=orjson.OPT_SORT_KEYS), self._aad)
+        node = privacy_node(doc)
+        node["sealed"] = self._prefix + base64.urlsafe_b64encode(sealed).decode("ascii")
+        node["sealed_key_id"] = self.key_id
+        for name in self.remove_fields:
+            *parents, leaf = split_field(name)
+            parent = get_field(doc, ".".join(parents)) if parents else doc
+            if type(parent) is dict:
+                parent.pop(leaf, None)
 
 
 def _named_leaves(node: dict[str, Any], tree: Tree, prefix: str, out: dict[str, Any]) -> None:

@@ -168,6 +168,10 @@ class Masker:
             elif type(value) is dict:
                 self._mask_tree(value, sub, kinds)
 
+    def mask_value(self, value: Any, kinds: set[str]) -> Any:
+        """``value`` masked as the value of a masked field (lists copied, objects changed in place)."""
+        return self._mask_any(value, kinds)
+
     def _mask_any(self, value: Any, kinds: set[str]) -> Any:
         kind = type(value)
         if kind is str:

@@ -79,15 +79,8 @@ class Minimizer:
         return f"Minimizer(allowlists={sorted(self._per_source)}, keep_original={self.keep_original})"
 
     def __call__(self, doc: dict[str, Any]) -> dict[str, Any]:
-        lw = doc.get("logwarden")
-        source = lw.get("source") if type(lw) is dict else None
+        source = self.prepare(doc)
         allowed = self._per_source.get(source, self._catalogue) if type(source) is str else self._catalogue
-        if not (self.keep_original or source in self.keep_original_sources):
-            event = doc.get("event")
-            if type(event) is dict and "original" in event:
-                del event["original"]
-                if not event:
-                    del doc["event"]
         if _clean(doc, allowed):  # the common case: one read-only pass, nothing to drop
             return doc
         dropped: list[str] = []
@@ -96,6 +89,32 @@ class Minimizer:
             self._warn(dropped)
             privacy_node(doc)["dropped"] = sorted(dropped)[:_MAX_DROPPED_NAMES]
         return doc
+
+    @property
+    def catalogue_tree(self) -> Tree:
+        """The catalogue as a field tree (``geo_point`` leaves marked), what a source without allowlist keeps."""
+        return self._catalogue
+
+    @property
+    def source_trees(self) -> dict[str, Tree]:
+        """Source -> field tree of its allowlist."""
+        return self._per_source
+
+    def prepare(self, doc: dict[str, Any]) -> Any:
+        """The document's ``logwarden.source``; drops ``event.original`` (and an emptied ``event``) unless kept."""
+        lw = doc.get("logwarden")
+        source = lw.get("source") if type(lw) is dict else None
+        if not (self.keep_original or source in self.keep_original_sources):
+            event = doc.get("event")
+            if type(event) is dict and "original" in event:
+                del event["original"]
+                if not event:
+                    del doc["event"]
+        return source
+
+    def warn(self, names: list[str]) -> None:
+        """Log the dropped names not logged yet (bounded)."""
+        self._warn(names)
 
     def _warn(self, names: list[str]) -> None:
         new = [n for n in names if n not in self._warned]
@@ -106,25 +125,25 @@ class Minimizer:
             )
 
 
-_GEO: Final[Any] = object()  # leaf marker of geo_point fields: {"lat": .., "lon": ..} objects are leaves
-_SCALAR_TYPES: Final = frozenset({str, int, float, bool, type(None)})
+GEO_LEAF: Final[Any] = object()  # leaf marker of geo_point fields: {"lat": .., "lon": ..} objects are leaves
+SCALAR_TYPES: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _mark_geo(tree: Tree, geo: frozenset[str], prefix: str = "") -> Tree:
     for key, sub in tree.items():
         if sub is None:
             if f"{prefix}{key}" in geo:
-                tree[key] = _GEO
+                tree[key] = GEO_LEAF
         else:
             _mark_geo(sub, geo, f"{prefix}{key}.")
     return tree
 
 
-def _scalars(values: list[Any]) -> bool:
-    return all(map(_SCALAR_TYPES.__contains__, map(type, values)))
+def all_scalars(values: list[Any]) -> bool:
+    return all(map(SCALAR_TYPES.__contains__, map(type, values)))
 
 
-def _geo_point(value: Any) -> bool:
+def is_geo_point(value: Any) -> bool:
     return (
         type(value) is dict
         and len(value) == 2
@@ -139,12 +158,12 @@ def _clean(node: dict[str, Any], allowed: Tree) -> bool:
         sub: Any = allowed.get(key, _MISSING)
         if sub is None:
             kind = type(value)
-            if kind not in _SCALAR_TYPES and not (kind is list and _scalars(value)):
+            if kind not in SCALAR_TYPES and not (kind is list and all_scalars(value)):
                 return False
         elif sub is _MISSING:
             return False
-        elif sub is _GEO:
-            if not _geo_point(value):
+        elif sub is GEO_LEAF:
+            if not is_geo_point(value):
                 return False
         elif type(value) is not dict or not value or not _clean(value, sub):
             return False
@@ -158,14 +177,14 @@ def _filter(node: dict[str, Any], allowed: Tree, catalogue: Tree | None, prefix:
         sub: Any = allowed.get(key, _MISSING)
         kind = type(value)
         if sub is None:  # a leaf: a scalar or a list of scalars
-            if kind in _SCALAR_TYPES or (kind is list and _scalars(value)):
+            if kind in SCALAR_TYPES or (kind is list and all_scalars(value)):
                 continue
             out.append(f"{prefix}{key}"[:128])
         elif sub is _MISSING:
             if catalogue is None or key not in catalogue:
                 out.append(f"{prefix}{key}"[:128])
-        elif sub is _GEO:
-            if _geo_point(value):
+        elif sub is GEO_LEAF:
+            if is_geo_point(value):
                 continue
             out.append(f"{prefix}{key}"[:128])
         elif kind is dict:

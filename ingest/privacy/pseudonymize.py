@@ -143,6 +143,10 @@ class Pseudonymizer:
             elif type(value) is dict:
                 self._apply(value, sub)
 
+    def pseudonymize_value(self, value: Any) -> Any:
+        """The pseudonymized value of an identifier field; ``None`` = remove the field (nothing identifying)."""
+        return self._value(value)
+
     def _value(self, value: Any) -> Any:
         kind = type(value)
         if kind is str:

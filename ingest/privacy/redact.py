@@ -263,6 +263,28 @@ class Redactor:
             clean.add(text)
         return result
 
+    @property
+    def clean_strings(self) -> set[str]:
+        """Strings known to hold no secret (the bounded cache :meth:`redact` consults first)."""
+        return self._clean
+
+    def scan(self, value: Any, kinds: set[str]) -> Any:
+        """``value`` (a string, list or object) with every string redacted, as the walk treats a field not skipped.
+
+        Lists are copied when something changes, objects are changed in place; kinds found go into ``kinds``.
+        """
+        kind = type(value)
+        if kind is str:
+            new, found = self.redact(value)
+            if found:
+                kinds.update(found)
+                return new
+        elif kind is list:
+            return self._walk_list(value, kinds)
+        elif kind is dict:
+            self._walk(value, None, kinds)
+        return value
+
     def _walk(self, node: dict[str, Any], skip: Tree | None, kinds: set[str]) -> None:
         """One pass: every string not skipped goes through :meth:`redact`."""
         clean = self._clean

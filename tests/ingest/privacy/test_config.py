@@ -19,11 +19,13 @@ from ingest.privacy._doc import flatten
 from ingest.privacy.config import (
     PrivacyConfig,
     build_privacy_transforms,
+    build_reference_transforms,
     demo_privacy_config,
     load_or_create_key_file,
     load_or_create_keyring_file,
 )
 from ingest.privacy.encrypt import generate_key, reveal
+from ingest.privacy.fused import PrivacyPass
 from ingest.privacy.pseudonymize import PSEUDONYM_PATTERN, Pseudonymizer
 from ingest.records import Record
 from ingest.sources.synthetic import generate_api_access, to_json_line
@@ -31,19 +33,37 @@ from ingest.sources.synthetic import generate_api_access, to_json_line
 KEY = "a-test-pseudonymization-key-of-40-chars!"
 
 
+def steps(transforms: list[Any]) -> list[Any]:
+    """The privacy steps, in order (those of a fused pass included)."""
+    return [s for t in transforms for s in (t.steps if isinstance(t, PrivacyPass) else [t])]
+
+
 def names(transforms: list[Any]) -> list[str]:
-    return [type(t).__name__ for t in transforms]
+    return [type(t).__name__ for t in steps(transforms)]
 
 
 def test_order_of_the_chain() -> None:
-    assert names(build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY))) == [
-        "Minimizer",
-        "Pseudonymizer",
-        "Redactor",
-        "Masker",
-    ]
+    config = PrivacyConfig(pseudonymization_key=KEY)
+    expected = ["Minimizer", "Pseudonymizer", "Redactor", "Masker"]
+    assert names(build_privacy_transforms(config)) == expected
+    assert [type(t).__name__ for t in build_reference_transforms(config)] == expected
     sealed = PrivacyConfig(pseudonymization_key=KEY, encryption_keys={"k1": generate_key()})
     assert names(build_privacy_transforms(sealed)) == ["Minimizer", "Sealer", "Pseudonymizer", "Redactor", "Masker"]
+
+
+def test_chains_that_minimize_are_fused_into_one_pass() -> None:
+    for config in (
+        PrivacyConfig(pseudonymization_key=KEY),
+        PrivacyConfig(pseudonymization_key=KEY, encryption_keys={"k1": generate_key()}, seal_original=True),
+        PrivacyConfig(pseudonymize=False),
+        PrivacyConfig(pseudonymization_key=KEY, redact=False, mask=False),
+    ):
+        (fused,) = build_privacy_transforms(config)
+        assert isinstance(fused, PrivacyPass)
+        assert names(list(fused.steps)) == names(build_reference_transforms(config))
+    # without minimization, values may have any shape: the separate steps run
+    unminimized = PrivacyConfig(pseudonymization_key=KEY, minimize=False)
+    assert [type(t).__name__ for t in build_privacy_transforms(unminimized)] == ["Pseudonymizer", "Redactor", "Masker"]
 
 
 def test_no_key_is_a_clear_error_not_a_silent_skip() -> None:
@@ -68,8 +88,8 @@ def test_short_key_and_bad_key_id_are_rejected() -> None:
 
 
 def test_key_id_derived_or_configured() -> None:
-    derived = build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY))[1]
-    named = build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY, pseudonymization_key_id="k2026"))[1]
+    derived = steps(build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY)))[1]
+    named = steps(build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY, pseudonymization_key_id="k2026")))[1]
     assert isinstance(derived, Pseudonymizer) and isinstance(named, Pseudonymizer)
     assert len(derived.key_id) == 8
     assert named.key_id == "k2026"
