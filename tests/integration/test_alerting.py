@@ -374,8 +374,22 @@ def test_prometheus_scrapes_logwarden_and_a_pipeline_rule_fires(
             and a["state"] == "firing"
         ]
 
+    def state() -> str:
+        """What Prometheus sees, for the failure message: the logwarden target and the rule's ratio."""
+        targets = get_json(f"{services.prometheus}/api/v1/targets")["data"]["activeTargets"]
+        ours = [(t["scrapeUrl"], t["health"], t.get("lastError")) for t in targets if t["labels"]["job"] == "logwarden"]
+        expr = 'sum by (source) (increase(logwarden_dead_letters_total{job="logwarden"}[10m]))'
+        ratio = get_json(f"{services.prometheus}/api/v1/query?query={urllib.parse.quote(expr)}")["data"]["result"]
+        rules = get_json(f"{services.prometheus}/api/v1/rules?type=alert")["data"]["groups"]
+        names = [r["name"] for g in rules for r in g["rules"]]
+        return f"targets {ours}; dead letters {ratio}; alert rules loaded {len(names)}"
+
     try:
-        found = wait_until(firing, 120, "LogwardenDeadLetterRateHigh firing in Prometheus", 1.0)
+        try:
+            found = wait_until(firing, 180, "LogwardenDeadLetterRateHigh firing in Prometheus", 1.0)
+        except BaseException:
+            print("prometheus state:", state())  # shown with the failure
+            raise
         assert isinstance(found, list)
         assert found[0]["labels"]["severity"] == "warning" and found[0]["labels"]["team"] == "platform"
         assert found[0]["annotations"]["runbook_url"].endswith("#logwardendeadletterratehigh")
