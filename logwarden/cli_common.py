@@ -19,12 +19,35 @@ ConfigOption = Annotated[
 ]
 
 
+class OneLineLibraryErrors(logging.Filter):
+    """Client libraries' handled network errors as one warning line, not a traceback.
+
+    kafka-python logs a connection reset it recovers from with ``log.exception``: the operator needs to know it
+    happened, not the library's stack. Records of our own loggers keep their tracebacks.
+    """
+
+    PREFIXES = ("kafka.", "elastic_transport.", "urllib3.")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.startswith(self.PREFIXES):
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure(config: Path | None, **overrides: object) -> Settings:
     """Load the settings (``ConfigError`` on a bad value) and set up logging to stderr."""
     settings = load_settings(config, **overrides)
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, OneLineLibraryErrors) for f in handler.filters):
+            handler.addFilter(OneLineLibraryErrors())
     # kafka-python logs every failed bootstrap attempt; at start-up our own one-line error says it better
     logging.getLogger("kafka").setLevel(logging.CRITICAL if settings.log_level != "DEBUG" else logging.DEBUG)
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
