@@ -15,6 +15,9 @@ def test_library_network_errors_become_one_warning_line_and_ours_keep_their_trac
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     for name in ("kafka.net.transport", "logwarden.runner"):
         logger = logging.getLogger(name)
+        level, disabled = logger.level, logger.disabled  # other tests configure logging in this process
+        logger.setLevel(logging.DEBUG)
+        logger.disabled = False
         logger.addHandler(handler)
         try:
             raise ConnectionResetError(104, "Connection reset by peer")
@@ -22,6 +25,8 @@ def test_library_network_errors_become_one_warning_line_and_ours_keep_their_trac
             logger.exception("%s: Error receiving network data closing socket", "<conn>")
         finally:
             logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.disabled = disabled
     kafka_line, *ours = stream.getvalue().splitlines()
     assert kafka_line == (
         "WARNING kafka.net.transport: <conn>: Error receiving network data closing socket "
