@@ -22,6 +22,7 @@ models_app = typer.Typer(help="Train, evaluate, score and promote ML anomaly mod
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="ECS documents: JSON lines (logwarden normalize) or .parquet.")
 ]
+ModelOption = Annotated[Path, typer.Option(help="A model version directory, or a model name directory (current).")]
 EsIndex = Annotated[str | None, typer.Option(help="Read from Elasticsearch instead: index or alias.")]
 EsStart = Annotated[str | None, typer.Option(help="Elasticsearch range start (@timestamp >=), RFC 3339.")]
 EsEnd = Annotated[str | None, typer.Option(help="Elasticsearch range end (@timestamp <), RFC 3339.")]
@@ -85,7 +86,7 @@ def train(
 
 @models_app.command()
 def score(
-    model: Annotated[Path, typer.Option(help="A model version directory, or a model name directory (current).")],
+    model: ModelOption,
     data: DataOption = None,
     es_index: EsIndex = None,
     es_start: EsStart = None,
@@ -106,7 +107,7 @@ def score(
 
 @models_app.command()
 def evaluate(
-    model: Annotated[Path, typer.Option(help="A model version directory, or a model name directory (current).")],
+    model: ModelOption,
     labels: Annotated[str, typer.Option(help="Label field (dotted), e.g. labels.scenario; empty = normal.")],
     data: DataOption = None,
     report: Annotated[Path | None, typer.Option(help="Directory for the plots and report.html.")] = None,
