@@ -99,6 +99,7 @@ def main() -> None:
             "LOGWARDEN_METRICS_PORT": "0",
             "LOGWARDEN_BATCH_SIZE": str(args.batch_size),
             "LOGWARDEN_LOG_LEVEL": "WARNING",
+            "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY": "bench-pseudonymization-key-0123456789abcdef",
         }
         subprocess.run([sys.executable, "-m", "logwarden", "setup"], env=env, check=True, capture_output=True)
         produce(svc["KAFKA_BOOTSTRAP_SERVERS"], topic, raws)

@@ -37,7 +37,7 @@ def _time(item: Item) -> float:
 
 
 class _Slide:
-    __slots__ = ("claimed", "counts", "items", "lo", "open", "open_start", "open_until", "total", "valid")
+    __slots__ = ("claimed", "counts", "everything", "items", "lo", "open", "open_start", "open_until", "total", "valid")
 
     def __init__(self) -> None:
         self.items: list[Item] = []
@@ -50,9 +50,65 @@ class _Slide:
         self.lo = 0
         self.counts: dict[Any, int] = {}
         self.total = 0.0
+        # the aggregate of all the items, kept once a late event needed it (None until then): no window is
+        # larger, so when it does not meet a monotone condition no window does
+        self.everything: _Running | None = None
 
 
 _RUNNING = frozenset({"event_count", "value_count", "value_sum", "temporal"})
+
+
+class _Running:
+    """The aggregate of a window of a running type (:data:`_RUNNING`) as values enter and leave it."""
+
+    __slots__ = ("counts", "n", "negative", "rule", "total")
+
+    def __init__(self, rule: CorrelationRule, items: list[Item]) -> None:
+        self.rule = rule
+        self.n = 0
+        self.total = 0.0
+        self.negative = 0  # negative values summed (a sum over fewer items may then be larger)
+        self.counts: dict[Any, int] = {}
+        for item in items:
+            self.add(item[3])
+
+    def add(self, value: Any) -> None:
+        self.n += 1
+        if self.rule.type == "value_sum":
+            self.total += value
+            self.negative += value < 0
+        elif self.rule.type != "event_count":
+            self.counts[value] = self.counts.get(value, 0) + 1
+
+    def remove(self, value: Any) -> None:
+        self.n -= 1
+        if self.rule.type == "value_sum":
+            self.total -= value
+            self.negative -= value < 0
+        elif self.rule.type != "event_count":
+            left = self.counts[value] - 1
+            if left:
+                self.counts[value] = left
+            else:
+                del self.counts[value]
+
+    def met(self, window: list[Item]) -> bool:
+        """Whether the condition holds (``window``: the same items, for the exact sum when needed)."""
+        rule = self.rule
+        if rule.expression is not None:
+            return bool(rule.expression(frozenset(self.counts)))
+        if rule.type == "event_count":
+            return rule.condition_met(self.n)
+        if rule.type == "value_sum":
+            if not math.isfinite(self.total):  # inf - inf: count it again
+                return satisfied(rule, window)
+            return rule.condition_met(self.total)
+        return rule.condition_met(len(self.counts))
+
+    def bounds_every_window(self) -> bool:
+        """Whether no subset of these items can aggregate to more (so a window can meet the monotone condition
+        only if all of them do)."""
+        return self.rule.type != "value_sum" or self.negative == 0
 
 
 class SlidingCorrelator(Correlator):
@@ -94,6 +150,8 @@ class SlidingCorrelator(Correlator):
             at = bisect.bisect_right(items, hit.t, key=_time)
             items.insert(at, item)
             g.valid = False
+        if g.everything is not None:
+            g.everything.add(value)
         horizon = watermark - span  # older items can join no future window
         if items[0][0] < horizon or len(items) > self.limits.max_items:
             cut = 1
@@ -105,6 +163,9 @@ class SlidingCorrelator(Correlator):
             if excess > 0:
                 self.truncated += excess
                 cut += excess
+            if g.everything is not None:
+                for gone in items[:cut]:
+                    g.everything.remove(gone[3])
             del items[:cut]
             at -= cut
             if g.lo >= cut:
@@ -156,17 +217,35 @@ class SlidingCorrelator(Correlator):
         return self._fire(g, key, items[g.lo :]) if met else []
 
     def _check(self, g: _Slide, key: tuple[str, ...], at: int) -> list[Detection]:
-        """Check every window ending at an event within a timespan after the new one."""
+        """Check every window ending at an event within a timespan after the new one (a late event, or a type
+        without a running aggregate): the first satisfied one fires."""
         items = g.items
         span = self.rule.timespan_s
-        newest = items[at][0] + span
-        j = at
-        while j < len(items) and items[j][0] <= newest:
-            lo = bisect.bisect_left(items, items[j][0] - span, key=_time)
-            window = items[lo : j + 1]
-            if satisfied(self.rule, window):
-                return self._fire(g, key, window)
-            j += 1
+        end = bisect.bisect_right(items, items[at][0] + span, key=_time)  # windows end at items[at:end]
+        lo = bisect.bisect_left(items, items[at][0] - span, key=_time)
+        if not self._running:
+            for j in range(at, end):
+                lo = bisect.bisect_left(items, items[j][0] - span, key=_time)
+                if satisfied(self.rule, items[lo : j + 1]):
+                    return self._fire(g, key, items[lo : j + 1])
+            return []
+        # Late events are common (Kafka partitions interleave in time) and groups can be busy: first the bound
+        # (all the items together), then one pass where the window [t_j - span, t_j] slides right with j and
+        # its aggregate is kept up to date, never a full recount per window.
+        if g.everything is None:
+            g.everything = _Running(self.rule, items)
+        if g.everything.bounds_every_window() and not g.everything.met(items):
+            return []
+        window = _Running(self.rule, items[lo : at + 1])
+        for j in range(at, end):
+            if j > at:
+                window.add(items[j][3])
+                start = items[j][0] - span
+                while items[lo][0] < start:
+                    window.remove(items[lo][3])
+                    lo += 1
+            if window.met(items[lo : j + 1]):
+                return self._fire(g, key, items[lo : j + 1])
         return []
 
     def _fire(self, g: _Slide, key: tuple[str, ...], window: list[Item]) -> list[Detection]:
@@ -175,6 +254,7 @@ class SlidingCorrelator(Correlator):
         g.open_until = g.claimed = window[0][0] + self.rule.timespan_s
         g.items = [i for i in g.items if i[0] > g.claimed]
         g.valid = False
+        g.everything = None
         return [det]
 
     def expire(self, watermark: float) -> int:
@@ -187,6 +267,7 @@ class SlidingCorrelator(Correlator):
             if cut:
                 del g.items[:cut]
                 g.valid = False
+                g.everything = None
             if not g.items and g.open is None:
                 self.groups.pop(key)
                 dropped += 1
