@@ -36,6 +36,17 @@ def _time(item: Item) -> float:
     return item[0]
 
 
+def _at_or_after(items: list[Item], t: float) -> int:
+    """The first position whose time is ``>= t`` (items sorted by time; ``(t,)`` sorts before every item at ``t``,
+    and no key function is called per comparison)."""
+    return bisect.bisect_left(items, (t,))
+
+
+def _after(items: list[Item], t: float) -> int:
+    """The first position whose time is ``> t``."""
+    return bisect.bisect_left(items, (math.nextafter(t, math.inf),))
+
+
 class _Slide:
     __slots__ = ("claimed", "counts", "everything", "items", "lo", "open", "open_start", "open_until", "total", "valid")
 
@@ -147,7 +158,7 @@ class SlidingCorrelator(Correlator):
             items.append(item)
             at = len(items) - 1
         else:
-            at = bisect.bisect_right(items, hit.t, key=_time)
+            at = _after(items, hit.t)
             items.insert(at, item)
             g.valid = False
         if g.everything is not None:
@@ -184,7 +195,7 @@ class SlidingCorrelator(Correlator):
         start = item[0] - self.rule.timespan_s
         counts = self._counts
         if not g.valid:
-            g.lo = bisect.bisect_left(items, start, key=_time)
+            g.lo = _at_or_after(items, start)
             g.counts, g.total, g.valid = {}, 0.0, True
             window = items[g.lo :]
         else:
@@ -221,11 +232,11 @@ class SlidingCorrelator(Correlator):
         without a running aggregate): the first satisfied one fires."""
         items = g.items
         span = self.rule.timespan_s
-        end = bisect.bisect_right(items, items[at][0] + span, key=_time)  # windows end at items[at:end]
-        lo = bisect.bisect_left(items, items[at][0] - span, key=_time)
+        end = _after(items, items[at][0] + span)  # windows end at items[at:end]
+        lo = _at_or_after(items, items[at][0] - span)
         if not self._running:
             for j in range(at, end):
-                lo = bisect.bisect_left(items, items[j][0] - span, key=_time)
+                lo = _at_or_after(items, items[j][0] - span)
                 if satisfied(self.rule, items[lo : j + 1]):
                     return self._fire(g, key, items[lo : j + 1])
             return []
@@ -263,7 +274,7 @@ class SlidingCorrelator(Correlator):
         for key, g in self.groups.items():
             if g.open is not None and g.open_until < watermark:
                 g.open = None
-            cut = bisect.bisect_left(g.items, watermark - span, key=_time)
+            cut = _at_or_after(g.items, watermark - span)
             if cut:
                 del g.items[:cut]
                 g.valid = False

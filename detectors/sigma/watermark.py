@@ -8,6 +8,7 @@ allowed lateness still joins its window.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -88,6 +89,8 @@ class Watermark:
         self.newest = float("-inf")
         self.value = float("-inf")
         self._closed = False
+        self._idle_check = math.inf  # no lane needs an idle check before this moment (see ``_recompute``)
+        self._stale = False  # a lane came back from idle since the last recomputation
 
     def observe(self, t: float, lane: object = "") -> bool:
         """Take an event time of ``lane`` into account; False when the event is late for its lane."""
@@ -95,7 +98,10 @@ class Watermark:
         if newest is not None and t < newest - self.lateness_s:
             return False
         now = self._clock()
+        seen = self._seen.get(lane)
         self._seen[lane] = now
+        if seen is not None and now - seen > self.idle_s:
+            self._stale = True  # an idle lane is back: it counts again from the next recomputation on
         if newest is None or t > newest:
             self._newest[lane] = t
             if t > self.newest:
@@ -103,13 +109,23 @@ class Watermark:
             if len(self._newest) == 1:  # one lane (just seen, so active): its newest time is the minimum
                 if not self._closed:
                     self.value = t - self.lateness_s
-            else:
+            elif (  # otherwise the minimum over the active lanes cannot have changed
+                newest is None  # a new lane
+                or self._stale
+                or newest - self.lateness_s <= self.value  # the lane that held the minimum moved
+                or now >= self._idle_check  # another lane may have gone idle
+            ):
                 self._recompute(now)
         return True
 
     def _recompute(self, now: float) -> None:
         if self._closed:
             return
+        self._stale = False
+        # the earliest moment an active lane can go idle (lanes are only seen again later, never earlier)
+        self._idle_check = min(
+            (seen + self.idle_s for seen in self._seen.values() if now - seen <= self.idle_s), default=math.inf
+        )
         active = [n for lane, n in self._newest.items() if now - self._seen[lane] <= self.idle_s]
         # May step back when a new lane appears behind the others (a partition whose backlog is read
         # later): its events must not count as late. Windows already closed stay closed.
