@@ -82,7 +82,7 @@ class Alert:
         It reveals nothing about the entity and adds no cardinality beyond the ``alert_id`` label.
         """
         key = self.detection.group_key
-        return hashlib.blake2b(key.encode(), digest_size=8).hexdigest() if key else None
+        return _digest(key) if key else None
 
     @property
     def explanation(self) -> str:
@@ -166,6 +166,8 @@ class Alert:
         }
         if self.entity_key:
             labels["entity_key"] = self.entity_key
+        if isinstance(d, MLDetection):
+            labels.update(_campaign_labels(d))
         annotations = {
             "summary": self.summary,
             "description": self.explanation,
@@ -186,6 +188,24 @@ class Alert:
         if kibana_url:
             alert["generatorURL"] = discover_url(kibana_url, d, self.id)
         return alert
+
+
+def _campaign_labels(detection: MLDetection) -> dict[str, str]:
+    """``entity_type`` and ``campaign_key`` (a digest of the campaign, like ``entity_key``) of an ML alert.
+
+    The campaign of an alert about a source IP is the IP itself, so its ``campaign_key`` equals its ``entity_key``
+    and the alerts about the accounts that IP drove carry the same key: Alertmanager mutes them under it
+    (deploy/alertmanager/alertmanager.yml).
+    """
+    labels = {"entity_type": str(detection.ml.get("entity_type") or "request")}
+    campaign = detection.ml.get("campaign")
+    if campaign:
+        labels["campaign_key"] = _digest(str(campaign))
+    return labels
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def alert_to_json(alert: Alert) -> bytes:

@@ -229,6 +229,7 @@ ALERT_FIELDS: Final[dict[str, str]] = {
     "logwarden.alert.ml.score": "double",
     "logwarden.alert.ml.threshold": "double",
     "logwarden.alert.ml.entity_type": "keyword",
+    "logwarden.alert.ml.campaign": "keyword",
     "logwarden.alert.ml.top_features": "keyword",
     "logwarden.alert.status": "keyword",
     "logwarden.alert.resolved_at": "date",

@@ -1,7 +1,8 @@
 """The detection an ML model reports: a :class:`Detection` plus structured model output.
 
-``ml`` holds the model id and version, the score, the threshold, the entity type and the top features
-(``{"feature", "value", "usual", "z"}``); :meth:`MLDetection.alert_fields` flattens it for the alert document's
+``ml`` holds the model id and version, the score, the threshold, the entity type, the top features
+(``{"feature", "value", "usual", "z"}``) and the campaign (``source.ip=<ip>``: where the anomaly came from, see
+:func:`detectors.ml.engine.campaign_of`); :meth:`MLDetection.alert_fields` flattens it for the alert document's
 ``logwarden.alert.ml.*`` fields (catalogued in ``ingest.ecs.ALERT_FIELDS``). Imports nothing heavy.
 """
 
@@ -28,6 +29,7 @@ class MLDetection(Detection):
             "score": m.get("score"),
             "threshold": m.get("threshold"),
             "entity_type": m.get("entity_type"),
+            "campaign": m.get("campaign"),
             "top_features": [
                 f"{f['feature']}={f['value']:g} (usual {f['usual']:g}, z {f['z']:+g})" for f in m.get("features", [])
             ],

@@ -45,6 +45,24 @@ SCORE_BUCKETS: tuple[float, ...] = (10, 25, 50, 75, 85, 90, 95, 99)
 _MAX_INCIDENTS = 10_000
 
 
+def campaign_of(etype: str, key: str, source_ips: Counter[str]) -> str | None:
+    """Where an entity's anomalous window came from, as a group key: ``source.ip=<ip>`` of the address that sent
+    most of its requests (a source IP is its own campaign). The accounts a credential-stuffing address tried share
+    the campaign of that address, so their alerts group under its alert instead of paging one by one.
+
+    >>> campaign_of("user", "u1", Counter({"203.0.113.9": 40, "198.51.100.2": 1}))
+    'source.ip=203.0.113.9'
+    >>> campaign_of("source_ip", "203.0.113.9", Counter()), campaign_of("user", "u1", Counter())
+    ('source.ip=203.0.113.9', None)
+    """
+    if etype == "source_ip":
+        return f"{ENTITY_FIELDS[etype]}={key}"
+    if not source_ips:
+        return None
+    ip, _ = min(source_ips.items(), key=lambda kv: (-kv[1], kv[0]))  # the most requests; ties: the smallest
+    return f"{ENTITY_FIELDS['source_ip']}={ip}"
+
+
 def _iso(minute: int) -> str:
     return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -95,8 +113,9 @@ class _Runner:
             for i, features in zip(idx.tolist(), explained, strict=True):
                 key = rows.keys[i]
                 count = round(float(np.expm1(rows.X[i, 0])))
-                self._emit(rows.entity_type, key, rows.bucket * hop, hop, float(scores[i]), features, count,
-                           self._event_ids(rows.entity_type, key, rows.bucket))  # fmt: skip
+                ids, campaign = self._window_events(rows.entity_type, key, rows.bucket)
+                self._emit(rows.entity_type, key, rows.bucket * hop, hop, float(scores[i]), features, count, ids,
+                           campaign)  # fmt: skip
         return ~flags
 
     def _content(self, docs: list[dict[str, Any]], ids: list[str]) -> None:
@@ -120,8 +139,9 @@ class _Runner:
         for (etype, value, minute), members in groups.items():
             top = max(members, key=lambda j: scores[j])
             features = self.model.explain("request", X[top : top + 1])[0]
+            ips = Counter(ip for j in members if (ip := docs[j].get("source", {}).get("ip")))
             self._emit(etype, value, minute, 1, float(scores[top]), features, len(members),
-                       [ids[j] for j in members][: self.max_ids])  # fmt: skip
+                       [ids[j] for j in members][: self.max_ids], campaign_of(etype, value, ips))  # fmt: skip
 
     def _observe(self, scores: npt.NDArray[np.float64]) -> None:
         """Count scored rows into the score histogram (vectorized: one searchsorted per batch)."""
@@ -131,20 +151,22 @@ class _Runner:
         )
         self.score_sum += float(scores.sum())
 
-    def _event_ids(self, etype: str, key: str, bucket: int) -> list[str]:
+    def _window_events(self, etype: str, key: str, bucket: int) -> tuple[list[str], str | None]:
+        """The first ``max_ids`` event ids of an entity's window, and its campaign (:func:`campaign_of`)."""
         found: list[str] = []
+        ips: Counter[str] = Counter()
         hop = self.state.hop if self.state is not None else 1
         for _, cols in self.recent:
-            mask = (cols.entities[etype] == key) & (cols.minute // hop == bucket)
-            found += [cols.event_ids[j] for j in np.flatnonzero(mask).tolist()]
-            if len(found) >= self.max_ids:
-                break
-        return found[: self.max_ids]
+            rows = np.flatnonzero((cols.entities[etype] == key) & (cols.minute // hop == bucket))
+            if len(found) < self.max_ids:
+                found += [cols.event_ids[j] for j in rows[: self.max_ids - len(found)].tolist()]
+            ips.update(ip for ip in cols.entities["source_ip"][rows].tolist() if ip)
+        return found, campaign_of(etype, key, ips)
 
     def _emit(self, etype: str, key: str, minute: int, hop: int, score: float, features: list[dict[str, Any]],
-              count: int, event_ids: list[str]) -> None:  # fmt: skip
+              count: int, event_ids: list[str], campaign: str | None) -> None:  # fmt: skip
         self.anomalies += 1
-        incident = self._incident(etype, key, minute, hop, score, count, event_ids)
+        incident = self._incident(etype, key, minute, hop, score, count, event_ids, campaign)
         model = self.model
         part = model.partitions.get("request" if model.family == "content" else etype)
         threshold = part.threshold if part is not None else 0.0
@@ -165,20 +187,21 @@ class _Runner:
             risk_score=round(incident.peak, 1),
             ml={"model_id": model.name, "model_version": model.version, "score": round(score, 2),
                 "threshold": round(threshold, 2), "entity_type": etype, "features": features,
-                "shadow": self.shadow},
+                "shadow": self.shadow, "campaign": incident.campaign},
         ))  # fmt: skip
 
     def _incident(self, etype: str, key: str, minute: int, hop: int, score: float, count: int,
-                  event_ids: list[str]) -> _Incident:  # fmt: skip
+                  event_ids: list[str], campaign: str | None) -> _Incident:  # fmt: skip
         """The entity's open incident, extended by this anomalous window (a new one after ``gap_min`` quiet minutes).
 
         Consecutive anomalous windows of one entity are one incident: one detection id (from its first
-        window), so they update one alert instead of paging once a minute."""
+        window), so they update one alert instead of paging once a minute. Its campaign is its first window's
+        (an alert's labels never change)."""
         incident = self.incidents.get((etype, key))
         if incident is None or minute > incident.end + self.gap_min:
             if len(self.incidents) >= _MAX_INCIDENTS:
                 self._forget_before(minute - self.gap_min)
-            incident = self.incidents[(etype, key)] = _Incident(start=minute, end=minute + hop)
+            incident = self.incidents[(etype, key)] = _Incident(start=minute, end=minute + hop, campaign=campaign)
         incident.end = max(incident.end, minute + hop)
         incident.windows += 1
         incident.events += count
@@ -205,6 +228,7 @@ class _Incident:
     events: int = 0
     peak: float = 0.0
     event_ids: list[str] = field(default_factory=list)
+    campaign: str | None = None
 
 
 class MLEngine:

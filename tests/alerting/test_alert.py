@@ -216,6 +216,23 @@ def test_ml_detections_fill_the_ml_fields_and_the_model_version() -> None:
     assert Alert(ml_detection(), "x", RuleInfo(version="8")).version == "8"  # the catalog wins
 
 
+def test_ml_alerts_are_labelled_with_their_entity_type_and_campaign_for_inhibition() -> None:
+    member = ml_detection()
+    member.ml["campaign"] = "source.ip=203.0.113.9"
+    origin = ml_detection()
+    origin.group = {"source.ip": "203.0.113.9"}
+    origin.ml = {**origin.ml, "entity_type": "source_ip", "campaign": "source.ip=203.0.113.9"}
+    member_labels = Alert(member, "x").to_alertmanager()["labels"]
+    origin_labels = Alert(origin, "x").to_alertmanager()["labels"]
+    assert member_labels["entity_type"] == "user" and origin_labels["entity_type"] == "source_ip"
+    # the address's alert and the alerts of the accounts it drove share one key: its own entity key
+    assert member_labels["campaign_key"] == origin_labels["campaign_key"] == origin_labels["entity_key"]
+    assert "203.0.113.9" not in str(member_labels)  # a digest, never the address
+    assert flatten(Alert(member, "x").to_document())["logwarden.alert.ml.campaign"] == "source.ip=203.0.113.9"
+    assert "campaign_key" not in Alert(ml_detection(), "x").to_alertmanager()["labels"]  # no campaign: no key
+    assert "entity_type" not in Alert(detection(), "x").to_alertmanager()["labels"]  # rule alerts: unchanged
+
+
 def test_ml_detections_survive_the_outbox_round_trip() -> None:
     alert = Alert(ml_detection(), "2026-11-02T08:03:05.000Z")
     back = alert_from_json(alert_to_json(alert))

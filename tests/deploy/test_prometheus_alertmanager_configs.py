@@ -362,6 +362,35 @@ def test_running_alertmanager_applies_the_inhibition_rules(alertmanager_url: str
             "team": "platform",
         },
         "unrelated": {"alertname": "DiskAlmostFull", "severity": "warning", "team": "platform"},
+        # ML: a credential-stuffing address (its own campaign c1) mutes the accounts it tried, not others
+        "ip-c1": {
+            "alertname": "ml_entity_behaviour",
+            "severity": "medium",
+            "entity_type": "source_ip",
+            "entity_key": "c1",
+            "campaign_key": "c1",
+        },
+        "user-c1": {
+            "alertname": "ml_entity_behaviour",
+            "severity": "low",
+            "entity_type": "user",
+            "entity_key": "u1",
+            "campaign_key": "c1",
+        },
+        "user-c1-high": {
+            "alertname": "ml_entity_behaviour",
+            "severity": "high",
+            "entity_type": "user",
+            "entity_key": "u2",
+            "campaign_key": "c1",
+        },
+        "user-c2": {
+            "alertname": "ml_entity_behaviour",
+            "severity": "low",
+            "entity_type": "user",
+            "entity_key": "u3",
+            "campaign_key": "c2",
+        },
     }
     now = datetime.now(UTC).isoformat()
     _http(
@@ -379,6 +408,10 @@ def test_running_alertmanager_applies_the_inhibition_rules(alertmanager_url: str
         "down": "active",
         "dlq": "suppressed",
         "unrelated": "active",
+        "ip-c1": "active",
+        "user-c1": "suppressed",
+        "user-c1-high": "active",  # more severe than the campaign's alert: still pages
+        "user-c2": "active",
     }
     states: dict[str, str] = {}
     deadline = time.monotonic() + 15

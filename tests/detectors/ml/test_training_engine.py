@@ -169,3 +169,28 @@ def test_shadow_models_record_but_never_alert(content: TrainedModel, tmp_path: P
     lines = log.read_bytes().splitlines()
     assert lines and engine.counters()["shadow_anomalies"] == len(lines)
     assert orjson.loads(lines[0])["model"]["shadow"] is True
+
+
+def test_ml_alerts_carry_the_campaign_of_the_address_behind_them(behaviour: TrainedModel) -> None:
+    """The campaign of an alert is the source IP behind most of its entity's first anomalous window (an address
+    is its own): the brute-force victim's alert names the attacker's address, so Alertmanager can mute it under
+    the address's alert (equal campaign_key labels)."""
+    stream = events(30, SCENARIOS, offset_min=60)
+    engine = MLEngine([behaviour])
+    found: list[Detection] = [d for start in range(0, len(stream), 1000) for d in engine.process(stream[start:][:1000])]
+    found += engine.flush()
+    docs_by_id = {e.doc_id: e.doc for e in stream}
+    for d in found:
+        assert isinstance(d, MLDetection)
+        campaign = d.ml["campaign"]
+        if d.ml["entity_type"] == "source_ip":
+            assert campaign == d.group_key
+        elif campaign is not None:
+            ips = {docs_by_id[i].get("source", {}).get("ip") for i in d.event_ids}
+            assert campaign.removeprefix("source.ip=") in ips
+    brute = [e.doc for e in stream if e.doc.get("labels", {}).get("scenario") == "brute_force"]
+    attacker, victim = brute[0]["source"]["ip"], brute[0]["user"]["id"]
+    victim_alerts = [d for d in found if d.group == {"user.id": victim}]
+    assert victim_alerts, "the brute-force victim is flagged"
+    assert {d.ml["campaign"] for d in victim_alerts} == {f"source.ip={attacker}"}
+    assert all(d.alert_fields()["campaign"] == f"source.ip={attacker}" for d in victim_alerts)
