@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch.serializer import OrjsonSerializer
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
@@ -50,7 +51,9 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
     elif settings.elasticsearch_username and settings.elasticsearch_password is not None:
         auth["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password.get_secret_value())
     url = str(settings.elasticsearch_url)
-    client = Elasticsearch(url, request_timeout=settings.elasticsearch_timeout_s, **auth)
+    # orjson for request and response bodies: the bulk responses of every batch are parsed here
+    serializers = {"application/json": OrjsonSerializer(), "application/vnd.elasticsearch+json": OrjsonSerializer()}
+    client = Elasticsearch(url, request_timeout=settings.elasticsearch_timeout_s, serializers=serializers, **auth)
     try:
         client.cluster.health(timeout="5s")
     except (TransportError, ApiError) as exc:

@@ -14,7 +14,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from ingest.errors import SinkError
 from ingest.pipeline import Normalizer
 from ingest.records import NormalizedEvent, Record
-from ingest.sinks.elasticsearch import ElasticsearchEventSink, bulk_body, daily_index
+from ingest.sinks.elasticsearch import BULK_RESPONSE_FIELDS, ElasticsearchEventSink, bulk_body, daily_index
 
 Responder = Callable[[list[tuple[dict[str, Any], dict[str, Any]]]], Any]
 
@@ -56,8 +56,9 @@ class FakeClient:
         self.calls: list[list[tuple[dict[str, Any], dict[str, Any]]]] = []
         self.closed = False
 
-    def bulk(self, *, operations: bytes, refresh: Any) -> Any:
+    def bulk(self, *, operations: bytes, refresh: Any, filter_path: list[str]) -> Any:
         assert refresh is False
+        assert filter_path == BULK_RESPONSE_FIELDS  # the real server's answer is checked in tests/integration
         actions = parse_bulk(operations)
         self.calls.append(actions)
         step = self.script.pop(0)
