@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from detectors.detection import Detection, detection_id
-from detectors.sigma.fields import FieldView, read
+from detectors.sigma.fields import FieldView, field_getter, read
 from detectors.sigma.rules import CorrelationRule
 from detectors.sigma.watermark import event_time
 
@@ -114,6 +114,46 @@ def absorb(det: Detection, item: Item) -> Detection:
     return det
 
 
+KeyReader = Callable[[FieldView], "tuple[str, ...] | None"]
+
+
+def key_reader(names: tuple[str, ...]) -> KeyReader:
+    """A function giving the group key of an event: the first non-null value of each of ``names`` as text,
+    None when one is missing (such events join no group).
+
+    >>> key = key_reader(("user.id",))
+    >>> key(FieldView.of({"user": {"id": [None, 7]}})), key(FieldView.of({}))
+    (('7',), None)
+    """
+    if len(names) == 1:  # the common case: no list, the view's cache read inline
+        name = names[0]
+        getter = field_getter(name)
+
+        def single(view: FieldView) -> tuple[str, ...] | None:
+            values = view.get(name)
+            if values is None:
+                values = view[name] = getter(view.doc)
+            for v in values:
+                if v is not None:
+                    return (v if type(v) is str else str(v),)
+            return None
+
+        return single
+
+    def several(view: FieldView) -> tuple[str, ...] | None:
+        values = []
+        for name in names:
+            for v in read(view, name):
+                if v is not None:
+                    values.append(str(v))
+                    break
+            else:
+                return None
+        return tuple(values)
+
+    return several
+
+
 class Correlator:
     """Base of the correlators: ``add`` a hit, ``advance`` to a watermark, ``expire`` stale groups."""
 
@@ -122,31 +162,17 @@ class Correlator:
         self.limits = limits
         self.next_deadline = float("inf")  # the watermark at which ``advance`` has work to do
         self.truncated = 0  # items dropped because a group held too many
-        self._key_fields: dict[str, tuple[str, ...]] = {}
+        self._keyers: dict[str, KeyReader] = {}  # per input rule (the group-by aliases differ per rule)
         self.risk_field = rule.meta.options.risk_score_field
         self.rule_id = rule.meta.id
 
     def key_of(self, hit: Hit) -> tuple[str, ...] | None:
         """The group key of a hit (first value of each group-by field, aliases resolved), None when one is
         missing: such events join no group."""
-        names = self._key_fields.get(hit.rule_id)
-        if names is None:
-            names = self._key_fields[hit.rule_id] = self.rule.group_fields(hit.rule_id)
-        doc = hit.doc
-        if len(names) == 1:  # the common case, without the list
-            for v in read(doc, names[0]):
-                if v is not None:
-                    return (v if type(v) is str else str(v),)
-            return None
-        values = []
-        for name in names:
-            for v in doc[name]:
-                if v is not None:
-                    values.append(str(v))
-                    break
-            else:
-                return None
-        return tuple(values)
+        keyer = self._keyers.get(hit.rule_id)
+        if keyer is None:
+            keyer = self._keyers[hit.rule_id] = key_reader(self.rule.group_fields(hit.rule_id))
+        return keyer(hit.doc)
 
     def add(self, hit: Hit, watermark: float) -> list[Detection]:
         raise NotImplementedError

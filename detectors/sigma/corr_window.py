@@ -47,8 +47,98 @@ def _after(items: list[Item], t: float) -> int:
     return bisect.bisect_left(items, (math.nextafter(t, math.inf),))
 
 
+class _Window:
+    """The aggregate of a set of items as their values enter and leave it: ``event_count`` (the base class),
+    ``value_count`` and ``temporal`` (:class:`_Distinct`), ``value_sum`` (:class:`_Sum`); see :func:`_window`."""
+
+    __slots__ = ("cmp", "n", "threshold")
+
+    def __init__(self, rule: CorrelationRule) -> None:
+        self.cmp = COMPARATORS[rule.op]
+        self.threshold = rule.count
+        self.n = 0
+
+    def add(self, value: Any) -> None:
+        self.n += 1
+
+    def remove(self, value: Any) -> None:
+        self.n -= 1
+
+    def met(self, items: list[Item], lo: int, hi: int) -> bool:
+        """Whether the condition holds (the same values are ``items[lo:hi]``, for an exact recount when needed)."""
+        return self.cmp(self.n, self.threshold)
+
+    def bounds_subsets(self) -> bool:
+        """Whether no subset of these values aggregates to more (a monotone condition then holds for a window
+        of them only if it holds for all of them)."""
+        return True
+
+
+class _Distinct(_Window):
+    __slots__ = ("counts", "expression")
+
+    def __init__(self, rule: CorrelationRule) -> None:
+        super().__init__(rule)
+        self.counts: dict[Any, int] = {}
+        self.expression = rule.expression  # an extended temporal condition over the rules seen
+
+    def add(self, value: Any) -> None:
+        self.counts[value] = self.counts.get(value, 0) + 1
+
+    def remove(self, value: Any) -> None:
+        left = self.counts[value] - 1
+        if left:
+            self.counts[value] = left
+        else:
+            del self.counts[value]
+
+    def met(self, items: list[Item], lo: int, hi: int) -> bool:
+        if self.expression is not None:
+            return bool(self.expression(frozenset(self.counts)))
+        return self.cmp(len(self.counts), self.threshold)
+
+
+class _Sum(_Window):
+    __slots__ = ("negative", "rule", "total")
+
+    def __init__(self, rule: CorrelationRule) -> None:
+        super().__init__(rule)
+        self.rule = rule
+        self.total = 0.0
+        self.negative = 0  # negative values in the sum (a sum over fewer of them may then be larger)
+
+    def add(self, value: Any) -> None:
+        self.total += value
+        self.negative += value < 0
+
+    def remove(self, value: Any) -> None:
+        self.total -= value
+        self.negative -= value < 0
+
+    def met(self, items: list[Item], lo: int, hi: int) -> bool:
+        if not math.isfinite(self.total):  # inf - inf on the way: add them up again
+            return satisfied(self.rule, items[lo:hi])
+        return self.cmp(self.total, self.threshold)
+
+    def bounds_subsets(self) -> bool:
+        return self.negative == 0
+
+
+#: The types with a running aggregate (the others recount each window).
+_WINDOWS: dict[str, type[_Window]] = {"event_count": _Window, "value_count": _Distinct, "temporal": _Distinct,
+                                      "value_sum": _Sum}  # fmt: skip
+
+
+def _window(rule: CorrelationRule, items: list[Item]) -> _Window:
+    """The running aggregate of ``items`` for a type of :data:`_WINDOWS`."""
+    window = _WINDOWS[rule.type](rule)
+    for item in items:
+        window.add(item[3])
+    return window
+
+
 class _Slide:
-    __slots__ = ("claimed", "counts", "everything", "items", "lo", "open", "open_start", "open_until", "total", "valid")
+    __slots__ = ("claimed", "everything", "items", "lo", "open", "open_start", "open_until", "window")
 
     def __init__(self) -> None:
         self.items: list[Item] = []
@@ -56,70 +146,13 @@ class _Slide:
         self.open_start = 0.0
         self.open_until = float("-inf")
         self.claimed = float("-inf")  # events up to here belong to a reported detection
-        # running aggregate of the window ending at the newest item (items[lo:]), while events come in order
-        self.valid = False
+        # the running aggregate of the window ending at the newest item (items[lo:]) while events come in order
+        # (None: to rebuild)
+        self.window: _Window | None = None
         self.lo = 0
-        self.counts: dict[Any, int] = {}
-        self.total = 0.0
         # the aggregate of all the items, kept once a late event needed it (None until then): no window is
         # larger, so when it does not meet a monotone condition no window does
-        self.everything: _Running | None = None
-
-
-_RUNNING = frozenset({"event_count", "value_count", "value_sum", "temporal"})
-
-
-class _Running:
-    """The aggregate of a window of a running type (:data:`_RUNNING`) as values enter and leave it."""
-
-    __slots__ = ("counts", "n", "negative", "rule", "total")
-
-    def __init__(self, rule: CorrelationRule, items: list[Item]) -> None:
-        self.rule = rule
-        self.n = 0
-        self.total = 0.0
-        self.negative = 0  # negative values summed (a sum over fewer items may then be larger)
-        self.counts: dict[Any, int] = {}
-        for item in items:
-            self.add(item[3])
-
-    def add(self, value: Any) -> None:
-        self.n += 1
-        if self.rule.type == "value_sum":
-            self.total += value
-            self.negative += value < 0
-        elif self.rule.type != "event_count":
-            self.counts[value] = self.counts.get(value, 0) + 1
-
-    def remove(self, value: Any) -> None:
-        self.n -= 1
-        if self.rule.type == "value_sum":
-            self.total -= value
-            self.negative -= value < 0
-        elif self.rule.type != "event_count":
-            left = self.counts[value] - 1
-            if left:
-                self.counts[value] = left
-            else:
-                del self.counts[value]
-
-    def met(self, window: list[Item]) -> bool:
-        """Whether the condition holds (``window``: the same items, for the exact sum when needed)."""
-        rule = self.rule
-        if rule.expression is not None:
-            return bool(rule.expression(frozenset(self.counts)))
-        if rule.type == "event_count":
-            return rule.condition_met(self.n)
-        if rule.type == "value_sum":
-            if not math.isfinite(self.total):  # inf - inf: count it again
-                return satisfied(rule, window)
-            return rule.condition_met(self.total)
-        return rule.condition_met(len(self.counts))
-
-    def bounds_every_window(self) -> bool:
-        """Whether no subset of these items can aggregate to more (so a window can meet the monotone condition
-        only if all of them do)."""
-        return self.rule.type != "value_sum" or self.negative == 0
+        self.everything: _Window | None = None
 
 
 class SlidingCorrelator(Correlator):
@@ -129,11 +162,9 @@ class SlidingCorrelator(Correlator):
         super().__init__(rule, limits)
         self.groups: GroupStore[_Slide] = GroupStore(_Slide, limits.max_groups)
         self.value_of = value_reader(rule)
-        self._running = rule.type in _RUNNING
-        self._counts = rule.type in ("value_count", "temporal")
-        self._sum = rule.type == "value_sum"
-        self._cmp = COMPARATORS[rule.op]
-        self._threshold = rule.count
+        self._running = rule.type in _WINDOWS
+        self._span = rule.timespan_s
+        self._max_items = limits.max_items
 
     def add(self, hit: Hit, watermark: float) -> list[Detection]:
         key = self.key_of(hit)
@@ -143,95 +174,77 @@ class SlidingCorrelator(Correlator):
         if value is SKIP:
             return []
         g = self.groups.touch(key)
-        item: Item = (hit.t, hit.ts, hit.event_id, value, hit.risk)
-        span = self.rule.timespan_s
+        t = hit.t
+        item: Item = (t, hit.ts, hit.event_id, value, hit.risk)
         if g.open is not None:
-            if g.open_start - span <= hit.t <= g.open_until:
+            if g.open_start - self._span <= t <= g.open_until:
                 return [absorb(g.open, item)]
-            if hit.t > g.open_until:
+            if t > g.open_until:
                 g.open = None
-        if hit.t <= g.claimed:
+        if t <= g.claimed:
             return []  # a straggler of a burst already reported
         items = g.items
-        in_order = not items or hit.t >= items[-1][0]
+        in_order = not items or t >= items[-1][0]
         if in_order:
             items.append(item)
             at = len(items) - 1
         else:
-            at = _after(items, hit.t)
+            at = _after(items, t)
             items.insert(at, item)
-            g.valid = False
+            g.window = None
         if g.everything is not None:
             g.everything.add(value)
-        horizon = watermark - span  # older items can join no future window
-        if items[0][0] < horizon or len(items) > self.limits.max_items:
-            cut = 1
-            while cut < len(items) and items[cut][0] < horizon:
-                cut += 1
-            if items[0][0] >= horizon:
-                cut = 0
-            excess = len(items) - cut - self.limits.max_items
-            if excess > 0:
-                self.truncated += excess
-                cut += excess
-            if g.everything is not None:
-                for gone in items[:cut]:
-                    g.everything.remove(gone[3])
-            del items[:cut]
-            at -= cut
-            if g.lo >= cut:
-                g.lo -= cut
-            else:
-                g.valid = False
+        horizon = watermark - self._span  # older items can join no future window
+        if items[0][0] < horizon or len(items) > self._max_items:
+            at = self._cut(g, horizon, at)
             if at < 0:
                 return []  # the new event itself was the oldest of a full group
         if in_order and self._running:
             return self._check_newest(g, key, item)
         return self._check(g, key, at)
 
-    def _check_newest(self, g: _Slide, key: tuple[str, ...], item: Item) -> list[Detection]:
-        """The window ending at a new newest event, from running aggregates."""
+    def _cut(self, g: _Slide, horizon: float, at: int) -> int:
+        """Drop the items older than ``horizon`` and those beyond the group's limit; the new position of ``at``."""
         items = g.items
-        start = item[0] - self.rule.timespan_s
-        counts = self._counts
-        if not g.valid:
+        cut = 0
+        while cut < len(items) and items[cut][0] < horizon:
+            cut += 1
+        excess = len(items) - cut - self._max_items
+        if excess > 0:
+            self.truncated += excess
+            cut += excess
+        if g.everything is not None:
+            for gone in items[:cut]:
+                g.everything.remove(gone[3])
+        del items[:cut]
+        if g.lo >= cut:
+            g.lo -= cut
+        else:
+            g.window = None
+        return at - cut
+
+    def _check_newest(self, g: _Slide, key: tuple[str, ...], item: Item) -> list[Detection]:
+        """The window ending at a new newest event, from its running aggregate."""
+        items = g.items
+        start = item[0] - self._span
+        window = g.window
+        if window is None:
             g.lo = _at_or_after(items, start)
-            g.counts, g.total, g.valid = {}, 0.0, True
-            window = items[g.lo :]
+            window = g.window = _window(self.rule, items[g.lo :])
         else:
-            window = [item]
-            while items[g.lo][0] < start:
-                old = items[g.lo][3]
-                if counts:
-                    left = g.counts[old] - 1
-                    if left:
-                        g.counts[old] = left
-                    else:
-                        del g.counts[old]
-                elif self._sum:
-                    g.total -= old
-                g.lo += 1
-        for it in window:
-            if counts:
-                g.counts[it[3]] = g.counts.get(it[3], 0) + 1
-            elif self._sum:
-                g.total += it[3]
-        rule = self.rule
-        if rule.expression is not None:
-            met = rule.expression(frozenset(g.counts))
-        elif counts:
-            met = self._cmp(len(g.counts), self._threshold)
-        elif self._sum:
-            met = self._cmp(g.total, self._threshold)
-        else:
-            met = self._cmp(len(items) - g.lo, self._threshold)
-        return self._fire(g, key, items[g.lo :]) if met else []
+            lo = g.lo
+            while items[lo][0] < start:
+                window.remove(items[lo][3])
+                lo += 1
+            g.lo = lo
+            window.add(item[3])
+        return self._fire(g, key, items[g.lo :]) if window.met(items, g.lo, len(items)) else []
 
     def _check(self, g: _Slide, key: tuple[str, ...], at: int) -> list[Detection]:
         """Check every window ending at an event within a timespan after the new one (a late event, or a type
         without a running aggregate): the first satisfied one fires."""
         items = g.items
-        span = self.rule.timespan_s
+        span = self._span
         end = _after(items, items[at][0] + span)  # windows end at items[at:end]
         lo = _at_or_after(items, items[at][0] - span)
         if not self._running:
@@ -244,10 +257,10 @@ class SlidingCorrelator(Correlator):
         # (all the items together), then one pass where the window [t_j - span, t_j] slides right with j and
         # its aggregate is kept up to date, never a full recount per window.
         if g.everything is None:
-            g.everything = _Running(self.rule, items)
-        if g.everything.bounds_every_window() and not g.everything.met(items):
+            g.everything = _window(self.rule, items)
+        if g.everything.bounds_subsets() and not g.everything.met(items, 0, len(items)):
             return []
-        window = _Running(self.rule, items[lo : at + 1])
+        window = _window(self.rule, items[lo : at + 1])
         for j in range(at, end):
             if j > at:
                 window.add(items[j][3])
@@ -255,7 +268,7 @@ class SlidingCorrelator(Correlator):
                 while items[lo][0] < start:
                     window.remove(items[lo][3])
                     lo += 1
-            if window.met(items[lo : j + 1]):
+            if window.met(items, lo, j + 1):
                 return self._fire(g, key, items[lo : j + 1])
         return []
 
@@ -264,7 +277,7 @@ class SlidingCorrelator(Correlator):
         g.open, g.open_start = det, window[0][0]
         g.open_until = g.claimed = window[0][0] + self.rule.timespan_s
         g.items = [i for i in g.items if i[0] > g.claimed]
-        g.valid = False
+        g.window = None
         g.everything = None
         return [det]
 
@@ -277,7 +290,7 @@ class SlidingCorrelator(Correlator):
             cut = _at_or_after(g.items, watermark - span)
             if cut:
                 del g.items[:cut]
-                g.valid = False
+                g.window = None
                 g.everything = None
             if not g.items and g.open is None:
                 self.groups.pop(key)
