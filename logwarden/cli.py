@@ -157,6 +157,7 @@ def demo(
         HISTORY_DAYS,
         DemoOptions,
         alerts_by_rule,
+        campaigns_by_rule,
         demo_models,
         demo_pipeline,
         expected_events,
@@ -231,13 +232,15 @@ def demo(
             "events": stats.events,
             "alerts": stats.alerts,
             "alerts_by_rule": dict(sorted(stats.alerts_by_rule.items())),
+            "campaigns_by_rule": campaigns_by_rule(stored_alerts(store_dir)),
             "dead_letters": stats.dead_letters,
             "store": str(store_dir),
         }
         typer.echo(orjson.dumps(summary).decode())
         return
     table = Table(title=f"alerts raised: {stats.alerts} (final state, by rule)", title_justify="left")
-    for column in ("severity", "rule", "alerts", "events", "first seen", "last seen", "entity (first)"):
+    columns = ("severity", "rule", "alerts", "campaigns", "events", "first seen", "last seen", "entity (first)")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in alerts_by_rule(stored_alerts(store_dir)):
         table.add_row(*(str(v) for v in row))

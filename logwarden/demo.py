@@ -161,33 +161,54 @@ def expected_events(options: DemoOptions) -> int:
     return int(options.duration.total_seconds() * options.rate_per_s)
 
 
-def stored_alerts(store_dir: Path) -> list[tuple[str, str, str, int, str, str]]:
-    """The alerts of the store, most severe first: (severity, rule, entity, events, first, last seen)."""
+#: A stored alert: (severity, rule, entity, events, first seen, last seen, ML campaign or None).
+StoredAlert = tuple[str, str, str, int, str, str, str | None]
+
+
+def stored_alerts(store_dir: Path) -> list[StoredAlert]:
+    """The alerts of the store, most severe first."""
     conn = connect(store_dir / "logwarden.duckdb")
     try:
         rows = conn.execute(
             """SELECT severity, rule_name, doc->>'$.logwarden.alert.entity', event_count,
                       strftime(first_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S'),
-                      strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S')
+                      strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S'),
+                      doc->>'$.logwarden.alert.ml.campaign'
                FROM alerts
                ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
                         first_seen"""
         ).fetchall()
     finally:
         conn.close()
-    return [(str(a), str(b), str(c), int(d), str(e), str(f)) for a, b, c, d, e, f in rows]
+    return [
+        (str(a), str(b), str(c), int(d), str(e), str(f), None if g is None else str(g)) for a, b, c, d, e, f, g in rows
+    ]
 
 
-def alerts_by_rule(
-    alerts: list[tuple[str, str, str, int, str, str]],
-) -> list[tuple[str, str, int, int, str, str, str]]:
-    """Stored alerts (most severe first) summed per severity and rule: (severity, rule, alerts, events, first seen,
-    last seen, the first alert's entity)."""
-    rows: dict[tuple[str, str], list[tuple[str, str, str, int, str, str]]] = {}
+def alerts_by_rule(alerts: list[StoredAlert]) -> list[tuple[str, str, int, str, int, str, str, str]]:
+    """Stored alerts (most severe first) summed per severity and rule: (severity, rule, alerts, ML campaigns
+    ("-" for rules), events, first seen, last seen, the first alert's entity).
+
+    >>> alerts_by_rule([("high", "ml", "user.id=a", 3, "t1", "t2", "source.ip=x"),
+    ...                 ("high", "ml", "user.id=b", 2, "t0", "t3", "source.ip=x"),
+    ...                 ("high", "brute", "user.id=a", 9, "t1", "t1", None)])
+    [('high', 'ml', 2, '1', 5, 't0', 't3', 'user.id=b'), ('high', 'brute', 1, '-', 9, 't1', 't1', 'user.id=a')]
+    """
+    rows: dict[tuple[str, str], list[StoredAlert]] = {}
     for alert in alerts:
         rows.setdefault((alert[0], alert[1]), []).append(alert)
-    return [
-        (severity, rule, len(group), sum(a[3] for a in group), min(a[4] for a in group), max(a[5] for a in group),
-         min(group, key=lambda a: a[4])[2])
-        for (severity, rule), group in rows.items()
-    ]  # fmt: skip
+    out = []
+    for (severity, rule), group in rows.items():
+        campaigns = {a[6] for a in group if a[6] is not None}
+        out.append((severity, rule, len(group), str(len(campaigns)) if campaigns else "-", sum(a[3] for a in group),
+                    min(a[4] for a in group), max(a[5] for a in group), min(group, key=lambda a: a[4])[2]))  # fmt: skip
+    return out
+
+
+def campaigns_by_rule(alerts: list[StoredAlert]) -> dict[str, int]:
+    """Distinct ML campaigns per rule (rules whose alerts carry one)."""
+    found: dict[str, set[str]] = {}
+    for alert in alerts:
+        if alert[6] is not None:
+            found.setdefault(alert[1], set()).add(alert[6])
+    return {rule: len(values) for rule, values in sorted(found.items())}

@@ -45,22 +45,39 @@ SCORE_BUCKETS: tuple[float, ...] = (10, 25, 50, 75, 85, 90, 95, 99)
 _MAX_INCIDENTS = 10_000
 
 
-def campaign_of(etype: str, key: str, source_ips: Counter[str]) -> str | None:
-    """Where an entity's anomalous window came from, as a group key: ``source.ip=<ip>`` of the address that sent
-    most of its requests (a source IP is its own campaign). The accounts a credential-stuffing address tried share
-    the campaign of that address, so their alerts group under its alert instead of paging one by one.
+def campaign_of(etype: str, key: str, requests: Counter[str], failures: Counter[str]) -> str | None:
+    """Where an entity's anomalous window came from, as a group key: ``source.ip=<ip>`` of the address with the
+    most failed requests (HTTP status >= 400) in it, then the most requests (a source IP is its own campaign).
+    The accounts a credential-stuffing address tried share the campaign of that address, even when they also
+    signed in from home in the same minute, so their alerts group under its alert instead of paging one by one.
 
-    >>> campaign_of("user", "u1", Counter({"203.0.113.9": 40, "198.51.100.2": 1}))
+    >>> ips = Counter({"198.51.100.2": 40, "203.0.113.9": 1})
+    >>> campaign_of("user", "u1", ips, Counter({"203.0.113.9": 1}))
     'source.ip=203.0.113.9'
-    >>> campaign_of("source_ip", "203.0.113.9", Counter()), campaign_of("user", "u1", Counter())
-    ('source.ip=203.0.113.9', None)
+    >>> campaign_of("user", "u1", ips, Counter()), campaign_of("user", "u1", Counter(), Counter())
+    ('source.ip=198.51.100.2', None)
+    >>> campaign_of("source_ip", "203.0.113.9", Counter(), Counter())
+    'source.ip=203.0.113.9'
     """
     if etype == "source_ip":
         return f"{ENTITY_FIELDS[etype]}={key}"
-    if not source_ips:
+    if not requests:
         return None
-    ip, _ = min(source_ips.items(), key=lambda kv: (-kv[1], kv[0]))  # the most requests; ties: the smallest
+    ip = min(requests, key=lambda a: (-failures[a], -requests[a], a))  # ties: the smallest address
     return f"{ENTITY_FIELDS['source_ip']}={ip}"
+
+
+def _requests_by_ip(docs: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
+    """Requests and failed requests (status >= 400) per source IP."""
+    requests: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    for doc in docs:
+        ip = doc.get("source", {}).get("ip")
+        if ip:
+            requests[ip] += 1
+            status = doc.get("http", {}).get("response", {}).get("status_code")
+            failures[ip] += type(status) is int and status >= 400
+    return requests, failures
 
 
 def _iso(minute: int) -> str:
@@ -139,9 +156,9 @@ class _Runner:
         for (etype, value, minute), members in groups.items():
             top = max(members, key=lambda j: scores[j])
             features = self.model.explain("request", X[top : top + 1])[0]
-            ips = Counter(ip for j in members if (ip := docs[j].get("source", {}).get("ip")))
+            campaign = campaign_of(etype, value, *_requests_by_ip([docs[j] for j in members]))
             self._emit(etype, value, minute, 1, float(scores[top]), features, len(members),
-                       [ids[j] for j in members][: self.max_ids], campaign_of(etype, value, ips))  # fmt: skip
+                       [ids[j] for j in members][: self.max_ids], campaign)  # fmt: skip
 
     def _observe(self, scores: npt.NDArray[np.float64]) -> None:
         """Count scored rows into the score histogram (vectorized: one searchsorted per batch)."""
@@ -154,14 +171,18 @@ class _Runner:
     def _window_events(self, etype: str, key: str, bucket: int) -> tuple[list[str], str | None]:
         """The first ``max_ids`` event ids of an entity's window, and its campaign (:func:`campaign_of`)."""
         found: list[str] = []
-        ips: Counter[str] = Counter()
+        requests: Counter[str] = Counter()
+        failures: Counter[str] = Counter()
         hop = self.state.hop if self.state is not None else 1
         for _, cols in self.recent:
             rows = np.flatnonzero((cols.entities[etype] == key) & (cols.minute // hop == bucket))
             if len(found) < self.max_ids:
                 found += [cols.event_ids[j] for j in rows[: self.max_ids - len(found)].tolist()]
-            ips.update(ip for ip in cols.entities["source_ip"][rows].tolist() if ip)
-        return found, campaign_of(etype, key, ips)
+            for ip, status in zip(cols.entities["source_ip"][rows].tolist(), cols.status[rows].tolist(), strict=True):
+                if ip:
+                    requests[ip] += 1
+                    failures[ip] += status >= 400
+        return found, campaign_of(etype, key, requests, failures)
 
     def _emit(self, etype: str, key: str, minute: int, hop: int, score: float, features: list[dict[str, Any]],
               count: int, event_ids: list[str], campaign: str | None) -> None:  # fmt: skip

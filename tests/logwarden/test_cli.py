@@ -84,6 +84,10 @@ def test_demo_runs_the_ml_models_it_trained_and_reuses_them(tmp_path: Path) -> N
     summary = last_json_line(first)
     assert "trained now" in first.stderr
     assert summary["alerts_by_rule"].get("ml_entity_behaviour", 0) >= 1, summary
+    # the accounts the stuffing address tried share its campaign: far fewer campaigns than alerts
+    assert (
+        1 <= summary["campaigns_by_rule"]["ml_entity_behaviour"] * 3 <= summary["alerts_by_rule"]["ml_entity_behaviour"]
+    )
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["entity-behaviour", "request-content"]
     again = run(args, tmp_path)
     assert "reused" in again.stderr

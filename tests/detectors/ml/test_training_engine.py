@@ -172,9 +172,9 @@ def test_shadow_models_record_but_never_alert(content: TrainedModel, tmp_path: P
 
 
 def test_ml_alerts_carry_the_campaign_of_the_address_behind_them(behaviour: TrainedModel) -> None:
-    """The campaign of an alert is the source IP behind most of its entity's first anomalous window (an address
-    is its own): the brute-force victim's alert names the attacker's address, so Alertmanager can mute it under
-    the address's alert (equal campaign_key labels)."""
+    """The campaign of an alert is the source IP with the most failed requests in its entity's first anomalous
+    window (an address is its own): the brute-force victim's alert names the attacker's address, so Alertmanager
+    can mute it under the address's alert (equal campaign_key labels)."""
     stream = events(30, SCENARIOS, offset_min=60)
     engine = MLEngine([behaviour])
     found: list[Detection] = [d for start in range(0, len(stream), 1000) for d in engine.process(stream[start:][:1000])]
