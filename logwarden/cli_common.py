@@ -23,12 +23,17 @@ class OneLineLibraryErrors(logging.Filter):
     """Client libraries' handled network errors as one warning line, not a traceback.
 
     kafka-python logs a connection reset it recovers from with ``log.exception``: the operator needs to know it
-    happened, not the library's stack. Records of our own loggers keep their tracebacks.
+    happened, not the library's stack. Records of our own loggers keep their tracebacks. Its warnings that a task
+    blocked its event loop are dropped.
     """
 
     PREFIXES = ("kafka.", "elastic_transport.", "urllib3.")
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "kafka.net.selector" and "blocking the event loop" in str(record.msg):
+            # kafka-python's I/O thread waited for the GIL while a batch was processed: expected in a worker
+            # that spends its time in Python, and nothing an operator can act on (the consumer lag metric is)
+            return False
         if record.exc_info and record.name.startswith(self.PREFIXES):
             exc = record.exc_info[1]
             record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"

@@ -33,3 +33,14 @@ def test_library_network_errors_become_one_warning_line_and_ours_keep_their_trac
         "(ConnectionResetError: [Errno 104] Connection reset by peer)"
     )
     assert ours[0].startswith("ERROR logwarden.runner:") and "Traceback (most recent call last):" in ours
+
+
+def test_kafka_event_loop_warnings_are_dropped_and_its_other_warnings_kept() -> None:
+    def record(name: str, msg: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, None, None)
+
+    quiet = OneLineLibraryErrors()
+    blocked = "Task <kafka.net.selector.Task object at 0x7f> ran for 0.226s (>0.100s threshold). It is blocking the"
+    assert not quiet.filter(record("kafka.net.selector", blocked + " event loop -- likely a tight sync loop"))
+    assert quiet.filter(record("kafka.net.selector", "Unable to connect to bootstrap server"))
+    assert quiet.filter(record("kafka.coordinator", blocked + " event loop"))
