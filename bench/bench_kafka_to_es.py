@@ -3,9 +3,11 @@
     sudo deploy/local/services.sh start all
     .venv/bin/python bench/bench_kafka_to_es.py [--events 200000] [--runs 3]
 
-Each run produces ``--events`` generated gateway events to a fresh topic, then times one worker
-(``logwarden run --until-idle``) from start until every event is indexed, and reads its peak RSS.
-Baseline, measured in the same run on the same topic: a bare kafka-python consumer reading the
+Each run produces ``--events`` generated gateway events to a fresh topic (3 partitions, as ``logwarden setup``
+creates them), then times one worker (``logwarden run --until-idle``) from start until every event is indexed,
+and reads its peak RSS: once as an ingest-only worker (no rules: decode, parse, privacy, bulk index, dead
+letters, offsets) and once as the default worker (the shipped rules too), each with its own consumer group
+and indices. Baseline, measured in the same run on the same topic: a bare kafka-python consumer reading the
 records without processing them (the transport's own ceiling for one Python process).
 Figures only (median of the runs); never part of the test run's pass/fail.
 """
@@ -13,12 +15,13 @@ Figures only (median of the runs); never part of the test run's pass/fail.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from itertools import islice
@@ -59,20 +62,30 @@ def bare_consume(bootstrap: str, topic: str, n: int) -> float:
 
 
 def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> tuple[float, float]:
-    """(events/s, peak RSS MiB) of one `logwarden run` indexing n events."""
+    """(events/s, peak RSS MiB) of one `logwarden run` indexing n events (its own peak: VmHWM, read while it runs)."""
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "logwarden", "run", "--until-idle", "2"], env=env, capture_output=True, text=True
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "logwarden", "run", "--until-idle", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    if result.returncode != 0:
-        raise SystemExit(result.stderr[-2000:])
+    peak_kib = 0
+    while worker.poll() is None:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            status = Path(f"/proc/{worker.pid}/status").read_text()
+            peak_kib = max(peak_kib, int(status.split("VmHWM:")[1].split()[0]))
+        time.sleep(0.2)
+    _, stderr = worker.communicate()
+    if worker.returncode != 0:
+        raise SystemExit(stderr[-2000:])
     elapsed = time.perf_counter() - started - 2.0  # minus the idle wait at the end
     es.indices.refresh(index=f"{prefix}-events")
     indexed = int(es.count(index=f"{prefix}-events")["count"])
     if indexed != n:
         raise SystemExit(f"indexed {indexed} of {n}")
-    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return n / elapsed, rss_mib
+    return n / elapsed, peak_kib / 1024
 
 
 def main() -> None:
@@ -84,17 +97,19 @@ def main() -> None:
     svc = services()
     raws = [to_json_line(e) for e in islice(generate_api_access(rate_per_s=50, duration=_hours(24)), args.events)]
     es = Elasticsearch(svc["ELASTICSEARCH_URL"])
-    bare, worker, rss = [], [], []
+    no_rules = tempfile.mkdtemp(prefix="bench-no-rules-")
+    modes = {"ingest only": {"LOGWARDEN_RULES_DIR": json.dumps([no_rules])}, "with the shipped rules": {}}
+    bare: list[float] = []
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    rss: dict[str, list[float]] = {mode: [] for mode in modes}
     for run in range(args.runs):
         run_id = uuid.uuid4().hex[:8]
-        topic, prefix = f"bench-{run_id}", f"bench-{run_id}"
+        topic = f"bench-{run_id}"
         env = {
             **os.environ,
             "LOGWARDEN_KAFKA_BOOTSTRAP_SERVERS": svc["KAFKA_BOOTSTRAP_SERVERS"],
             "LOGWARDEN_ELASTICSEARCH_URL": svc["ELASTICSEARCH_URL"],
             "LOGWARDEN_TOPICS": json.dumps({topic: "api_access"}),
-            "LOGWARDEN_KAFKA_GROUP_ID": f"bench-{run_id}",
-            "LOGWARDEN_INDEX_PREFIX": prefix,
             "LOGWARDEN_INDEX_REPLICAS": "0",
             "LOGWARDEN_METRICS_PORT": "0",
             "LOGWARDEN_BATCH_SIZE": str(args.batch_size),
@@ -104,17 +119,23 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "logwarden", "setup"], env=env, check=True, capture_output=True)
         produce(svc["KAFKA_BOOTSTRAP_SERVERS"], topic, raws)
         bare.append(bare_consume(svc["KAFKA_BOOTSTRAP_SERVERS"], topic, len(raws)))
-        rate, peak = worker_run(env, es, prefix, len(raws))
-        worker.append(rate)
-        rss.append(peak)
-        es.indices.delete(index=f"{prefix}-*")
-        print(f"run {run + 1}: bare consumer {bare[-1]:,.0f}/s, logwarden run {rate:,.0f}/s, peak RSS {peak:.0f} MiB")
-    print(
-        f"median of {args.runs}: bare consumer {statistics.median(bare):,.0f} events/s; "
-        f"logwarden run {statistics.median(worker):,.0f} events/s "
-        f"({statistics.median(worker) / statistics.median(bare):.2f}x the bare consumer); "
-        f"peak RSS {max(rss):.0f} MiB"
-    )
+        line = [f"run {run + 1}: bare consumer {bare[-1]:,.0f}/s"]
+        for i, (mode, extra) in enumerate(modes.items()):
+            prefix = f"bench-{run_id}-{i}"
+            mode_env = {**env, **extra, "LOGWARDEN_KAFKA_GROUP_ID": prefix, "LOGWARDEN_INDEX_PREFIX": prefix}
+            subprocess.run([sys.executable, "-m", "logwarden", "setup"], env=mode_env, check=True, capture_output=True)
+            rate, peak = worker_run(mode_env, es, prefix, len(raws))
+            rates[mode].append(rate)
+            rss[mode].append(peak)
+            es.indices.delete(index=f"{prefix}-*")
+            line.append(f"{mode} {rate:,.0f}/s (peak RSS {peak:.0f} MiB)")
+        print(", ".join(line), flush=True)
+    base = statistics.median(bare)
+    print(f"median of {args.runs}: bare consumer {base:,.0f} events/s")
+    for mode in modes:
+        rate = statistics.median(rates[mode])
+        print(f"  logwarden run, {mode}: {rate:,.0f} events/s ({rate / base:.2f}x the bare consumer), "
+              f"peak RSS {max(rss[mode]):.0f} MiB")  # fmt: skip
 
 
 def _hours(n: int):  # type: ignore[no-untyped-def]
