@@ -9,11 +9,14 @@ default windows (1 and 15 minutes) that is 1,460 bytes of arrays per entity, plu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+from detectors.ml.features.sketch import Factorized, factorize
 
 IntArray = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -67,25 +70,19 @@ class EntityTable:
         """Array bytes per entity row (the index's key strings come on top)."""
         return sum(getattr(self, name)[0].nbytes for name in _ARRAYS)
 
-    def rows_for(self, keys: npt.NDArray[np.object_], bucket: IntArray,
-                 factorized: tuple[npt.NDArray[np.intp], list[Any]] | None = None) -> IntArray:  # fmt: skip
-        """Row of each event's entity (-1 when the event has none); new entities are added."""
-        codes, uniques = factorized if factorized is not None else pd.factorize(keys, use_na_sentinel=True)
-        rows = np.empty(len(uniques), dtype=np.int64)
-        index = self.index
-        first_bucket: IntArray | None = None
-        for i, key in enumerate(uniques if isinstance(uniques, list) else uniques.tolist()):
-            row = index.get(key)
-            if row is None:
-                if first_bucket is None:
-                    first_bucket = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
-                    np.minimum.at(first_bucket, codes[codes >= 0], bucket[codes >= 0])
-                row = self._add(key, int(first_bucket[i]))
-            rows[i] = row
-        out = np.full(len(codes), -1, dtype=np.int64)
-        valid = codes >= 0
-        out[valid] = rows[codes[valid]]
-        return out
+    def rows_for(self, keys: npt.NDArray[np.object_], bucket: IntArray, factorized: Factorized | None = None
+                 ) -> IntArray:  # fmt: skip
+        """Row of each event's entity (-1 when the event has none); new entities are added (first seen first)."""
+        codes, uniques = factorized if factorized is not None else factorize(keys)
+        rows = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last one for the missing keys (code -1)
+        rows[:-1] = np.fromiter(map(self.index.get, uniques, repeat(-1)), dtype=np.int64, count=len(uniques))
+        new = np.flatnonzero(rows[:-1] < 0)
+        if len(new):
+            first_bucket = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(first_bucket, codes[codes >= 0], bucket[codes >= 0])
+            for i in new.tolist():
+                rows[i] = self._add(uniques[i], int(first_bucket[i]))
+        return np.asarray(rows[codes], dtype=np.int64)
 
     def _add(self, key: str, bucket: int) -> int:
         row = len(self.keys)
@@ -99,25 +96,16 @@ class EntityTable:
         self.last[row] = bucket
         return row
 
-    def update(self, rows: IntArray, bucket: IntArray, values: npt.NDArray[np.float64], latency: F64, bits: U32,
-               by_latency: IntArray | None = None) -> IntArray:  # fmt: skip
-        """Add events; returns the (row, bucket) pairs they touched, as ``row << 32 | bucket``.
+    def update(self, rows: IntArray, bucket: IntArray, values: npt.NDArray[np.float64], latency: F64, bits: U32
+               ) -> IntArray:  # fmt: skip
+        """Add events; returns the (row, bucket) pairs they touched, as ``row << 32 | bucket``."""
+        (groups,) = group_events(rows[None], [len(self)], bucket, values, latency, bits)
+        return self.add_groups(*groups)
 
-        ``by_latency``: the events' order by latency, when the caller sorted them already (shared by entity types)."""
-        if len(rows) == 0:
+    def add_groups(self, pr: IntArray, pb: IntArray, sums: F64, sketch: U32, p95: F64) -> IntArray:
+        """Add per-(row, bucket) aggregates (from :func:`group_events`); returns the pairs as ``row << 32 | bucket``."""
+        if not len(pr):
             return np.zeros(0, dtype=np.int64)
-        pair = rows * (1 << 32) + bucket
-        if by_latency is None:
-            by_latency = np.argsort(latency, kind="stable")
-        order = by_latency[np.argsort(pair[by_latency], kind="stable")]  # by pair, then latency: one sort for all
-        sorted_pair = pair[order]
-        starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
-        uniques = sorted_pair[starts]
-        counts = np.diff(np.r_[starts, len(order)])
-        pr, pb = uniques >> 32, uniques & 0xFFFFFFFF
-        sums = np.add.reduceat(values[order], starts, axis=0)
-        sketch = np.bitwise_or.reduceat(bits[order], starts, axis=0)
-        p95 = latency[order][starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]
         slot = pb % self.slots
         current = self.slot_bucket[pr, slot]
         stale = current < pb
@@ -128,12 +116,13 @@ class EntityTable:
             self.lat[r, s] = 0.0
             self.slot_bucket[r, s] = pb[stale]
         ok = current <= pb  # a slot already holding a newer bucket: the event is too late for it
-        pr, pb, slot = pr[ok], pb[ok], slot[ok]
-        self.sums[pr, slot] += sums[ok].astype(np.float32)
-        self.sketch[pr, slot] |= sketch[ok]
-        self.lat[pr, slot] = np.maximum(self.lat[pr, slot], p95[ok].astype(np.float32))
+        if not ok.all():
+            pr, pb, slot, sums, sketch, p95 = pr[ok], pb[ok], slot[ok], sums[ok], sketch[ok], p95[ok]
+        self.sums[pr, slot] += sums.astype(np.float32)
+        self.sketch[pr, slot] |= sketch
+        self.lat[pr, slot] = np.maximum(self.lat[pr, slot], p95.astype(np.float32))
         np.maximum.at(self.last, pr, pb.astype(np.int32))
-        return np.asarray(uniques[ok], dtype=np.int64)
+        return np.asarray((pr << 32) | pb, dtype=np.int64)
 
     def evict(self, before_bucket: int, keep_rows: IntArray) -> IntArray | None:
         """Drop entities last active before ``before_bucket`` (except ``keep_rows``).
@@ -154,3 +143,41 @@ class EntityTable:
         mapping = np.full(n, -1, dtype=np.int64)
         mapping[survivors] = np.arange(len(survivors))
         return mapping
+
+
+Groups = tuple[IntArray, IntArray, F64, U32, F64]
+
+
+def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, values: F64, latency: F64, bits: U32
+                 ) -> list[Groups]:  # fmt: skip
+    """Events per (entity type, row, bucket), summed: ``(rows, buckets, sums, sketches, latency p95)`` per type.
+
+    ``rows``: (types, events), -1 where an event has no entity of a type; ``sizes``: the rows of each type. One
+    sort of a combined key (type and row, bucket, latency rank) groups every type at once; within a group events
+    are summed in latency order (ties in event order)."""
+    n = len(bucket)
+    if not n:
+        return [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, values.shape[1])),
+                 np.zeros((0, bits.shape[1]), np.uint32), np.zeros(0)) for _ in sizes]  # fmt: skip
+    b0 = int(bucket.min())
+    span = int(bucket.max()) - b0 + 1
+    offsets = np.cumsum([0, *sizes])
+    if int(offsets[-1]) * span * n >= 1 << 62:  # the combined key does not fit: one type at a time
+        return [group_events(r[None], [size], bucket, values, latency, bits)[0]
+                for r, size in zip(rows, sizes, strict=True)]  # fmt: skip
+    by_latency = np.argsort(latency, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_latency] = np.arange(n)
+    key = ((rows + offsets[:-1, None]) * span + (bucket - b0)) * n + rank
+    key = np.sort(key[rows >= 0])
+    group, event = np.divmod(key, n)
+    event = by_latency[event]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    counts = np.diff(np.r_[starts, len(key)])
+    sums = np.add.reduceat(values[event], starts, axis=0)
+    sketch = np.bitwise_or.reduceat(bits[event], starts, axis=0)
+    p95 = latency[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
+    gid, gb = np.divmod(group[starts], span)
+    cuts = np.searchsorted(gid, offsets).tolist()
+    return [(gid[a:z] - off, gb[a:z] + b0, sums[a:z], sketch[a:z], p95[a:z])
+            for a, z, off in zip(cuts[:-1], cuts[1:], offsets[:-1].tolist(), strict=True)]  # fmt: skip

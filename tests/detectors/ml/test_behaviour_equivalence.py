@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from detectors.ml.features.behaviour import BehaviourConfig, BehaviourRows, EntityBehaviour
 from detectors.ml.features.columns import EventColumns, columns_from_docs
+from detectors.ml.features.entity_state import EntityTable
 
 from . import behaviour_reference as ref
 from .conftest import docs
@@ -114,3 +116,29 @@ def test_a_reset_clock_state_scores_like_the_reference() -> None:
         _run(eb, _batches(train, [2000]), True)
         eb.reset_clock()
     _same_rows(_run(fast, _batches(score, [700]), False), _run(slow, _batches(score, [700]), False))
+
+
+def test_a_state_pickled_by_the_old_code_mid_stream_continues_the_same() -> None:
+    """Old states kept the open hops' context links (``_links``); unpickled, they continue as the old code would."""
+    data = docs(20, ("key_leak", "credential_stuffing"))
+    batches = _batches(data, [1100])
+    slow = ref.EntityBehaviour()
+    _run_open(slow, batches[:3])
+    assert any(len(link) for link in slow._links.values()), "open hops with links"
+    state = copy.deepcopy(slow.__dict__)
+    state["tables"] = {t: _table_of(table) for t, table in state["tables"].items()}
+    fast = EntityBehaviour.__new__(EntityBehaviour)
+    fast.__setstate__(state)  # what unpickling does
+    _same_rows(_run(fast, batches[3:], True), _run(slow, batches[3:], True))
+    _same_state(fast, slow)
+
+
+def _run_open(eb: Any, batches: list[EventColumns]) -> None:
+    for cols in batches:
+        eb.process(cols, _decide)
+
+
+def _table_of(old: Any) -> EntityTable:
+    table = EntityTable.__new__(EntityTable)
+    table.__dict__.update(old.__dict__)
+    return table
