@@ -79,7 +79,22 @@ _EXPM1: Final = [0, 2, 3, 4, 5]  # baselines kept as log1p
 def _sorted_unique(values: IntArray) -> IntArray:
     """``np.unique`` of a 1-D int array by one sort (numpy's hash-based ``unique`` is slower on small arrays)."""
     values = np.sort(values)
-    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+    first = np.empty(len(values), dtype=bool)
+    first[:1] = True
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return values[first]
+
+
+def _or_slots(sketch: U32, inside: BoolArray) -> U32:
+    """OR of the (rows, slots, sketches) sketches over the slots ``inside`` (rows, slots) the window.
+
+    Two sketches per 64-bit word, slots outermost so each OR runs over every row at once."""
+    if sketch.shape[2] % 2:
+        return np.asarray(np.bitwise_or.reduce(np.where(inside[:, :, None], sketch, np.uint32(0)), axis=1), np.uint32)
+    words = sketch.view(np.uint64).transpose(1, 0, 2)
+    masked = np.empty(words.shape, dtype=np.uint64)
+    np.bitwise_and(words, (-inside.astype(np.int64)).view(np.uint64).T[:, :, None], out=masked)
+    return np.asarray(np.bitwise_or.reduce(masked, axis=0).view(np.uint32), dtype=np.uint32)
 
 
 @dataclass(frozen=True)
@@ -228,7 +243,8 @@ class EntityBehaviour:
         bits = _bits(cols, fact)
         rows = np.stack([table.rows_for(ent[etype], bucket, fact.get(etype)) for etype, table in self.tables.items()])
         sizes = [len(table) for table in self.tables.values()]
-        groups = group_events(rows, sizes, bucket, _values(cols), cols.latency_ms, bits)
+        amounts = np.column_stack([cols.bytes_out, cols.input_tokens, cols.output_tokens]).astype(np.float64)
+        groups = group_events(rows, sizes, bucket, cols.status, amounts, cols.latency_ms, bits)
         for (etype, table), group in zip(self.tables.items(), groups, strict=True):
             self._pending[etype] = np.concatenate([self._pending[etype], table.add_groups(*group)])
         if self._link_pairs():  # who was seen with which key and IP: the context, when the hop closes
@@ -279,24 +295,11 @@ class EntityBehaviour:
         t, windows = self.tables[etype], self.config.windows
         X = np.zeros((len(rows), len(self.feature_names)))
         sb = t.slot_bucket[rows]
-        off = self._offhours[(sb * self.hop // 60) % 24]  # off-hours slots (a hop lies in one hour)
         all_sums, all_sketch, all_lat = t.sums[rows], t.sketch[rows], t.lat[rows]  # gathered once
         hop_sketch: U32 = np.zeros(0, np.uint32)
         linked: Matrix | None = None
         for i, w in enumerate(windows):
-            if w == self.hop:  # one slot: read it directly
-                slot = b % self.slots
-                here = sb[:, slot] == b
-                sums = np.where(here[:, None], all_sums[:, slot], 0.0).astype(np.float64)
-                night = np.where(here & off[:, slot], sums[:, 0], 0.0)
-                sketch = np.where(here[:, None], all_sketch[:, slot], np.uint32(0))
-                p95 = np.where(here, all_lat[:, slot], 0.0)
-            else:
-                inside = (sb > b - w // self.hop) & (sb <= b)
-                sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), all_sums).astype(np.float64)
-                night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), all_sums[:, :, 0]).astype(np.float64)
-                sketch = np.bitwise_or.reduce(np.where(inside[:, :, None], all_sketch, np.uint32(0)), axis=1)
-                p95 = np.where(inside, all_lat, 0.0).max(axis=1)
+            sums, night, sketch, p95 = self._window(b, w // self.hop, sb, all_sums, all_sketch, all_lat)
             _window_columns(X[:, i * len(WINDOW_FEATURES) : (i + 1) * len(WINDOW_FEATURES)], sums, night, sketch, p95)
             if i == 0:
                 hop_sketch = sketch
@@ -308,15 +311,39 @@ class EntityBehaviour:
         new_bits = hop_sketch[:, _NEW_SKETCH] & ~t.seen[rows][:, _NEW_SKETCH]
         X[:, at + 1 : at + len(NEW_FEATURES)] = np.log1p(np.bitwise_count(new_bits).astype(np.float64))
         at += len(NEW_FEATURES)
-        mean, var = t.ewma[rows, :, 0].astype(np.float64), t.ewma[rows, :, 1].astype(np.float64)
-        history = t.n_obs[rows].copy()
+        ewma = t.ewma[rows]
+        mean, var = ewma[:, :, 0].astype(np.float64), ewma[:, :, 1].astype(np.float64)
+        history = t.n_obs[rows]
         z = (hop_vals - mean) / np.sqrt(var + _Z_FLOOR)
         z = np.where((history >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
         X[:, at : at + len(BASELINES)] = z
         usual = mean.copy()
         usual[:, _EXPM1] = np.expm1(usual[:, _EXPM1])
-        keys = [t.keys[i] for i in rows.tolist()]
+        keys = list(map(t.keys.__getitem__, rows.tolist()))
         return BehaviourRows(etype, b, keys, X, usual, history, rows, hop_vals, hop_sketch), linked
+
+    def _window(self, b: int, hops: int, sb: npt.NDArray[np.int32], sums: npt.NDArray[np.float32], sketch: U32,
+                lat: npt.NDArray[np.float32]) -> tuple[Matrix, Matrix, U32, npt.NDArray[np.float32]]:  # fmt: skip
+        """Sums, off-hours requests, sketches and latency p95 over the ``hops`` hops ending with ``b``, from the
+        gathered slots (``sb``: the bucket each holds)."""
+        if hops == 1:  # one slot: read it directly
+            slot = b % self.slots
+            here = sb[:, slot] == b
+            hop_sums = np.where(here[:, None], sums[:, slot], 0.0).astype(np.float64)
+            night = np.where(here & self._offhours[(b * self.hop // 60) % 24], hop_sums[:, 0], 0.0)
+            return (
+                hop_sums,
+                night,
+                np.where(here[:, None], sketch[:, slot], np.uint32(0)),
+                np.where(here, lat[:, slot], 0.0),
+            )
+        inside = (sb > b - hops) & (sb <= b)
+        buckets = np.arange(b - hops + 1, b + 1)
+        off = np.zeros(self.slots, dtype=bool)  # off-hours slots of the window (a hop lies in one hour)
+        off[buckets % self.slots] = self._offhours[(buckets * self.hop // 60) % 24]
+        window_sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), sums).astype(np.float64)
+        night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), sums[:, :, 0]).astype(np.float64)
+        return window_sums, night, _or_slots(sketch, inside), np.where(inside, lat, 0.0).max(axis=1)
 
     def _contexts(self, etype: str, b: int, rows: IntArray, hops: dict[str, tuple[BehaviourRows, Matrix | None]],
                   events: IntArray) -> Matrix:  # fmt: skip
@@ -409,18 +436,6 @@ class EntityBehaviour:
             self._pending[etype] = (mapping[pending >> 32] << 32) | (pending & 0xFFFFFFFF)
             events[i] = np.where(events[i] >= 0, mapping[events[i]], -1)  # the open hops' events follow the moved rows
         self._events = [events] if events.shape[1] else []
-
-
-def _values(cols: EventColumns) -> Matrix:
-    """The additive metrics (:data:`METRICS`) of each event."""
-    status = cols.status
-    values = np.empty((len(cols), len(METRICS)))
-    values[:, 0] = 1.0
-    values[:, 1] = status >= 400
-    for i, code in enumerate((401, 403, 404, 429), start=2):
-        values[:, i] = status == code
-    values[:, 6], values[:, 7], values[:, 8] = cols.bytes_out, cols.input_tokens, cols.output_tokens
-    return values
 
 
 def _bits(cols: EventColumns, fact: dict[str, Factorized]) -> U32:

@@ -10,8 +10,8 @@ default windows (1 and 15 minutes) that is 1,460 bytes of arrays per entity, plu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
-from typing import Any
+from itertools import accumulate, repeat
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -80,29 +80,27 @@ class EntityTable:
         if len(new):
             first_bucket = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
             np.minimum.at(first_bucket, codes[codes >= 0], bucket[codes >= 0])
-            for i in new.tolist():
-                rows[i] = self._add(uniques[i], int(first_bucket[i]))
+            rows[new] = self._add([uniques[i] for i in new.tolist()], first_bucket[new])
         return np.asarray(rows[codes], dtype=np.int64)
 
-    def _add(self, key: str, bucket: int) -> int:
-        row = len(self.keys)
-        if row >= self.n_obs.shape[0]:
-            self._allocate(row + row // 4 + 1024)  # grow by a quarter: little slack
-        self.index[key] = row
-        self.keys.append(key)
-        for name in _ARRAYS:  # the row may have belonged to an evicted entity
-            getattr(self, name)[row] = -1 if name == "slot_bucket" else 0
-        self.first[row] = bucket
-        self.last[row] = bucket
-        return row
+    def _add(self, keys: list[Any], bucket: IntArray) -> IntArray:
+        """Rows for new entities (first seen in ``bucket``), after the existing ones."""
+        start, end = len(self.keys), len(self.keys) + len(keys)
+        capacity = self.n_obs.shape[0]
+        while capacity < end:
+            capacity += capacity // 4 + 1024  # grow by a quarter: little slack
+        if capacity > self.n_obs.shape[0]:
+            self._allocate(capacity)
+        self.index.update(zip(keys, range(start, end), strict=True))
+        self.keys += keys
+        for name in _ARRAYS:  # the rows may have belonged to evicted entities
+            getattr(self, name)[start:end] = -1 if name == "slot_bucket" else 0
+        self.first[start:end] = bucket
+        self.last[start:end] = bucket
+        return np.arange(start, end)
 
-    def update(self, rows: IntArray, bucket: IntArray, values: npt.NDArray[np.float64], latency: F64, bits: U32
-               ) -> IntArray:  # fmt: skip
-        """Add events; returns the (row, bucket) pairs they touched, as ``row << 32 | bucket``."""
-        (groups,) = group_events(rows[None], [len(self)], bucket, values, latency, bits)
-        return self.add_groups(*groups)
-
-    def add_groups(self, pr: IntArray, pb: IntArray, sums: F64, sketch: U32, p95: F64) -> IntArray:
+    def add_groups(self, pr: IntArray, pb: IntArray, sums: F64, sketch: U32, p95: npt.NDArray[np.floating[Any]]
+                   ) -> IntArray:  # fmt: skip
         """Add per-(row, bucket) aggregates (from :func:`group_events`); returns the pairs as ``row << 32 | bucket``."""
         if not len(pr):
             return np.zeros(0, dtype=np.int64)
@@ -145,39 +143,123 @@ class EntityTable:
         return mapping
 
 
-Groups = tuple[IntArray, IntArray, F64, U32, F64]
+Groups = tuple[IntArray, IntArray, F64, U32, npt.NDArray[np.floating[Any]]]
+_STATUS: Final = (401, 403, 404, 429)  # counted one by one (METRICS 2-5), after requests and errors (>= 400)
 
 
-def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, values: F64, latency: F64, bits: U32
-                 ) -> list[Groups]:  # fmt: skip
+def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, status: IntArray, amounts: F64,
+                 latency: F64, bits: U32) -> list[Groups]:  # fmt: skip
     """Events per (entity type, row, bucket), summed: ``(rows, buckets, sums, sketches, latency p95)`` per type.
 
-    ``rows``: (types, events), -1 where an event has no entity of a type; ``sizes``: the rows of each type. One
-    sort of a combined key (type and row, bucket, latency rank) groups every type at once; within a group events
-    are summed in latency order (ties in event order)."""
+    ``rows``: (types, events), -1 where an event has no entity of a type; ``sizes``: the rows of each type;
+    ``amounts``: bytes out, input and output tokens. Sums are the METRICS (requests, errors, the four status
+    counts, then the amounts), summed in latency order within a group (ties in event order). When the amounts are
+    whole numbers any order gives the same sums: two sorts of combined keys (group and event, group and latency)
+    then group every type at once, and the p95 is read in float32 (what the slots keep)."""
     n = len(bucket)
     if not n:
-        return [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, values.shape[1])),
+        return [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2 + len(_STATUS) + amounts.shape[1])),
                  np.zeros((0, bits.shape[1]), np.uint32), np.zeros(0)) for _ in sizes]  # fmt: skip
     b0 = int(bucket.min())
     span = int(bucket.max()) - b0 + 1
-    offsets = np.cumsum([0, *sizes])
+    offsets = np.array([0, *accumulate(sizes)], dtype=np.int64)
+    if int(offsets[-1]) * span >= 1 << 31 or not _whole(amounts) or bits.shape[1] % 2:
+        return _group_in_latency_order(rows, offsets, bucket, _values(status, amounts), latency, bits)
+    group = (rows + offsets[:-1, None]) * span + (bucket - b0)  # (types, events)
+    valid = rows >= 0
+    key = np.sort((group * n + np.arange(n))[valid])
+    event = key % n
+    key //= n
+    starts, counts, label = _runs(key)
+    values = np.empty((len(starts), 2 + len(_STATUS) + amounts.shape[1]))
+    values[:, 0] = counts
+    kinds = np.bincount(label * 6 + _status_kind(status)[event], minlength=len(starts) * 6).reshape(-1, 6)
+    values[:, 1] = counts - kinds[:, 0]
+    values[:, 2:6] = kinds[:, 1:5]
+    values[:, 6:] = np.add.reduceat(np.take(amounts, event, axis=0), starts, axis=0)  # take: faster than [event]
+    sketch = np.bitwise_or.reduceat(np.take(np.ascontiguousarray(bits).view(np.uint64), event, axis=0), starts, axis=0)
+    sketch = sketch.view(np.uint32)  # two sketches per 64-bit word: half the work
+    by_latency = np.sort(((group << 32) | _ordered_bits(latency))[valid])
+    p95 = _float_of(by_latency[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)] & 0xFFFFFFFF)
+    return _split(key[starts], span, b0, offsets, values, sketch, p95)
+
+
+def _group_in_latency_order(rows: IntArray, offsets: IntArray, bucket: IntArray, values: F64, latency: F64,
+                            bits: U32) -> list[Groups]:  # fmt: skip
+    """:func:`group_events` summing each group in latency order (fractional amounts: order matters)."""
+    n, b0 = len(bucket), int(bucket.min())
+    span = int(bucket.max()) - b0 + 1
     if int(offsets[-1]) * span * n >= 1 << 62:  # the combined key does not fit: one type at a time
-        return [group_events(r[None], [size], bucket, values, latency, bits)[0]
-                for r, size in zip(rows, sizes, strict=True)]  # fmt: skip
+        return [_group_in_latency_order(r[None], offsets[i : i + 2] - offsets[i], bucket, values, latency, bits)[0]
+                for i, r in enumerate(rows)]  # fmt: skip
     by_latency = np.argsort(latency, kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[by_latency] = np.arange(n)
     key = ((rows + offsets[:-1, None]) * span + (bucket - b0)) * n + rank
     key = np.sort(key[rows >= 0])
-    group, event = np.divmod(key, n)
-    event = by_latency[event]
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    counts = np.diff(np.r_[starts, len(key)])
-    sums = np.add.reduceat(values[event], starts, axis=0)
-    sketch = np.bitwise_or.reduceat(bits[event], starts, axis=0)
+    event = by_latency[key % n]
+    key //= n
+    starts, counts, _ = _runs(key)
+    sums = np.add.reduceat(np.take(values, event, axis=0), starts, axis=0)
+    sketch = np.bitwise_or.reduceat(np.take(bits, event, axis=0), starts, axis=0)
     p95 = latency[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
-    gid, gb = np.divmod(group[starts], span)
+    return _split(key[starts], span, b0, offsets, sums, sketch, p95)
+
+
+def _split(group: IntArray, span: int, b0: int, offsets: IntArray, sums: F64, sketch: U32,
+           p95: npt.NDArray[np.floating[Any]]) -> list[Groups]:  # fmt: skip
+    """Per entity type: rows and buckets of the (sorted) groups, with their aggregates."""
+    gid, gb = np.divmod(group, span)
     cuts = np.searchsorted(gid, offsets).tolist()
     return [(gid[a:z] - off, gb[a:z] + b0, sums[a:z], sketch[a:z], p95[a:z])
             for a, z, off in zip(cuts[:-1], cuts[1:], offsets[:-1].tolist(), strict=True)]  # fmt: skip
+
+
+def _runs(key: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Start, length and run number (per element) of the runs of equal values of a sorted array."""
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.empty(len(starts), dtype=np.int64)
+    counts[:-1] = starts[1:] - starts[:-1]
+    counts[-1:] = len(key) - starts[-1:]
+    return starts, counts, np.cumsum(first) - 1
+
+
+def _whole(amounts: F64) -> bool:
+    """Whole numbers whose sums are exact in float64 in any order."""
+    return bool(np.array_equal(amounts, np.trunc(amounts)) and float(np.abs(amounts).sum()) < 2.0**53)
+
+
+def _status_kind(status: IntArray) -> npt.NDArray[np.intp]:
+    """0 below 400, 1-4 the counted statuses (:data:`_STATUS`), 5 other errors."""
+    kind = np.where(status >= 400, 5, 0)
+    for i, code in enumerate(_STATUS, start=1):
+        kind[status == code] = i
+    return kind
+
+
+def _values(status: IntArray, amounts: F64) -> F64:
+    """Each event's METRICS (requests, errors, the counted statuses, the amounts)."""
+    values = np.empty((len(status), 2 + len(_STATUS) + amounts.shape[1]))
+    values[:, 0] = 1.0
+    values[:, 1] = status >= 400
+    for i, code in enumerate(_STATUS, start=2):
+        values[:, i] = status == code
+    values[:, 2 + len(_STATUS) :] = amounts
+    return values
+
+
+def _ordered_bits(latency: F64) -> IntArray:
+    """float32 latencies as 32-bit unsigned keys in the order of their values (NaN last, like ``np.sort``)."""
+    f32 = latency.astype(np.float32)
+    f32[np.isnan(f32)] = np.nan
+    i32 = (f32 + np.float32(0.0)).view(np.int32)  # + 0.0: -0.0 becomes 0.0
+    return (i32 ^ ((i32 >> 31) & 0x7FFFFFFF)).astype(np.int64) + (1 << 31)
+
+
+def _float_of(ordered: IntArray) -> F32:
+    """Inverse of :func:`_ordered_bits`."""
+    i32 = (ordered - (1 << 31)).astype(np.int32)
+    return np.asarray((i32 ^ ((i32 >> 31) & 0x7FFFFFFF)).view(np.float32), dtype=np.float32)
