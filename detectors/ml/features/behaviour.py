@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Final
 
 import numpy as np
@@ -139,6 +140,52 @@ class BehaviourRows:
     _rows: npt.NDArray[np.int64] = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
     _hop: Matrix = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     _sketch: U32 = field(repr=False, default_factory=lambda: np.zeros((0, 0), np.uint32))
+
+
+_GATHERED: Final = ("slot_bucket", "sums", "lat", "sketch", "seen", "ewma", "n_obs", "first")
+
+
+@dataclass
+class _Gathered:
+    """Some rows of several entity tables, stacked (the arrays of :data:`_GATHERED`)."""
+
+    slot_bucket: npt.NDArray[np.int32]
+    sums: npt.NDArray[np.float32]
+    lat: npt.NDArray[np.float32]
+    sketch: U32
+    seen: U32
+    ewma: npt.NDArray[np.float32]
+    n_obs: npt.NDArray[np.int32]
+    first: npt.NDArray[np.int32]
+
+    @classmethod
+    def of(cls, parts: list[tuple[EntityTable, IntArray]], n: int) -> _Gathered:
+        """Gather ``rows`` of each table, in order, into one array per field."""
+        arrays = {}
+        for name in _GATHERED:
+            like = getattr(parts[0][0], name)
+            out = np.empty((n, *like.shape[1:]), dtype=like.dtype)
+            start = 0
+            for table, rows in parts:
+                np.take(getattr(table, name), rows, axis=0, out=out[start : start + len(rows)], mode="clip")
+                start += len(rows)
+            arrays[name] = out
+        return cls(**arrays)
+
+
+@dataclass
+class _Hop:
+    """The features of one closed hop's rows of every entity type, stacked, with what the contexts need."""
+
+    X: Matrix
+    values: Matrix  # the hop values behind BASELINES
+    sketch: U32  # the hop's sketches
+    usual: Matrix
+    history: npt.NDArray[np.int32]
+    linked: Matrix  # each row's values for the contexts of the entities linked to it
+    exact: BoolArray  # whether ``linked`` is exact (else computed again)
+    seen: U32
+    first: npt.NDArray[np.int32]
 
 
 class EntityBehaviour:
@@ -280,47 +327,49 @@ class EntityBehaviour:
 
     def _close_hop(self, b: int, rows_of: dict[str, IntArray], events: IntArray,
                    decide: Callable[[BehaviourRows], BoolArray] | None) -> list[BehaviourRows]:  # fmt: skip
-        """The rows of hop ``b`` per entity type (windows of every type first: the contexts read the linked ones)."""
-        hops = {etype: self._rows(etype, b, rows) for etype, rows in rows_of.items()}
+        """The rows of hop ``b``: computed for every entity type at once (stacked), decided and learned per type."""
+        cuts = [0, *accumulate(len(rows) for rows in rows_of.values())]
+        at = {etype: (a, z) for etype, a, z in zip(rows_of, cuts[:-1], cuts[1:], strict=True)}
+        hop = self._hop_features(b, rows_of, cuts[-1])
+        hop.X[:, -len(CONTEXT_FEATURES) :] = self._contexts(b, rows_of, at, hop, events)
         out: list[BehaviourRows] = []
-        for etype, (batch, _) in hops.items():
-            batch.X[:, -len(CONTEXT_FEATURES) :] = self._contexts(etype, b, batch._rows, hops, events)
-            learn = decide(batch) if decide is not None else np.ones(len(batch.keys), dtype=bool)
+        for etype, rows in rows_of.items():
+            a, z = at[etype]
+            keys = list(map(self.tables[etype].keys.__getitem__, rows.tolist()))
+            batch = BehaviourRows(etype, b, keys, hop.X[a:z], hop.usual[a:z], hop.history[a:z], rows, hop.values[a:z],
+                                  hop.sketch[a:z])  # fmt: skip
+            learn = decide(batch) if decide is not None else np.ones(len(keys), dtype=bool)
             self._learn(etype, batch, learn)
             out.append(batch)
         return out
 
-    def _rows(self, etype: str, b: int, rows: IntArray) -> tuple[BehaviourRows, Matrix | None]:
-        """The rows of one type (context columns left 0) and, for a linked type, its values for the contexts."""
-        t, windows = self.tables[etype], self.config.windows
-        X = np.zeros((len(rows), len(self.feature_names)))
-        sb = t.slot_bucket[rows]
-        all_sums, all_sketch, all_lat = t.sums[rows], t.sketch[rows], t.lat[rows]  # gathered once
-        hop_sketch: U32 = np.zeros(0, np.uint32)
-        linked: Matrix | None = None
+    def _hop_features(self, b: int, rows_of: dict[str, IntArray], n: int) -> _Hop:
+        """Window, first-seen and deviation features of every row of hop ``b`` (context columns left 0)."""
+        g = _Gathered.of([(self.tables[etype], rows) for etype, rows in rows_of.items()], n)
+        windows = self.config.windows
+        X = np.zeros((n, len(self.feature_names)))
+        hop_sketch: U32 = np.zeros((n, len(SKETCHES)), np.uint32)
+        linked, exact = np.zeros((n, len(CONTEXT_FEATURES))), np.ones(n, dtype=bool)
         for i, w in enumerate(windows):
-            sums, night, sketch, p95 = self._window(b, w // self.hop, sb, all_sums, all_sketch, all_lat)
+            sums, night, sketch, p95 = self._window(b, w // self.hop, g.slot_bucket, g.sums, g.sketch, g.lat)
             _window_columns(X[:, i * len(WINDOW_FEATURES) : (i + 1) * len(WINDOW_FEATURES)], sums, night, sketch, p95)
             if i == 0:
                 hop_sketch = sketch
-            if i == len(windows) - 1 and etype in _LINKED:
-                linked = _linked_columns(X[:, i * len(WINDOW_FEATURES) :], sums)
+            if i == len(windows) - 1:
+                linked, exact = _linked_columns(X[:, i * len(WINDOW_FEATURES) :], sums)
         at = len(windows) * len(WINDOW_FEATURES)
         hop_vals = X[:, _HOP_VALUES]
-        X[:, at] = t.first[rows] == b
-        new_bits = hop_sketch[:, _NEW_SKETCH] & ~t.seen[rows][:, _NEW_SKETCH]
+        X[:, at] = g.first == b
+        new_bits = hop_sketch[:, _NEW_SKETCH] & ~g.seen[:, _NEW_SKETCH]
         X[:, at + 1 : at + len(NEW_FEATURES)] = np.log1p(np.bitwise_count(new_bits).astype(np.float64))
         at += len(NEW_FEATURES)
-        ewma = t.ewma[rows]
-        mean, var = ewma[:, :, 0].astype(np.float64), ewma[:, :, 1].astype(np.float64)
-        history = t.n_obs[rows]
+        mean, var = g.ewma[:, :, 0].astype(np.float64), g.ewma[:, :, 1].astype(np.float64)
         z = (hop_vals - mean) / np.sqrt(var + _Z_FLOOR)
-        z = np.where((history >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
+        z = np.where((g.n_obs >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
         X[:, at : at + len(BASELINES)] = z
         usual = mean.copy()
         usual[:, _EXPM1] = np.expm1(usual[:, _EXPM1])
-        keys = list(map(t.keys.__getitem__, rows.tolist()))
-        return BehaviourRows(etype, b, keys, X, usual, history, rows, hop_vals, hop_sketch), linked
+        return _Hop(X, hop_vals, hop_sketch, usual, g.n_obs, linked, exact, g.seen, g.first)
 
     def _window(self, b: int, hops: int, sb: npt.NDArray[np.int32], sums: npt.NDArray[np.float32], sketch: U32,
                 lat: npt.NDArray[np.float32]) -> tuple[Matrix, Matrix, U32, npt.NDArray[np.float32]]:  # fmt: skip
@@ -331,12 +380,8 @@ class EntityBehaviour:
             here = sb[:, slot] == b
             hop_sums = np.where(here[:, None], sums[:, slot], 0.0).astype(np.float64)
             night = np.where(here & self._offhours[(b * self.hop // 60) % 24], hop_sums[:, 0], 0.0)
-            return (
-                hop_sums,
-                night,
-                np.where(here[:, None], sketch[:, slot], np.uint32(0)),
-                np.where(here, lat[:, slot], 0.0),
-            )
+            hop_sketch = np.where(here[:, None], sketch[:, slot], np.uint32(0))
+            return hop_sums, night, hop_sketch, np.where(here, lat[:, slot], 0.0)
         inside = (sb > b - hops) & (sb <= b)
         buckets = np.arange(b - hops + 1, b + 1)
         off = np.zeros(self.slots, dtype=bool)  # off-hours slots of the window (a hop lies in one hour)
@@ -345,49 +390,53 @@ class EntityBehaviour:
         night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), sums[:, :, 0]).astype(np.float64)
         return window_sums, night, _or_slots(sketch, inside), np.where(inside, lat, 0.0).max(axis=1)
 
-    def _contexts(self, etype: str, b: int, rows: IntArray, hops: dict[str, tuple[BehaviourRows, Matrix | None]],
+    def _contexts(self, b: int, rows_of: dict[str, IntArray], at: dict[str, tuple[int, int]], hop: _Hop,
                   events: IntArray) -> Matrix:  # fmt: skip
-        """The context features (highest value among the entities linked to each row's entity in hop ``b``)."""
-        out = np.zeros((len(rows), len(CONTEXT_FEATURES)))
+        """The context features of the hop's stacked rows: for each, the highest value among the entities linked to
+        its entity in hop ``b`` (a linked type's own rows: their own values)."""
+        out = np.zeros((len(hop.X), len(CONTEXT_FEATURES)))
         types = list(self.tables)
+        pairs: dict[tuple[str, str], tuple[IntArray, IntArray]] = {}
         for linked in _LINKED:
             cols = [i for i, name in enumerate(CONTEXT_FEATURES) if _CONTEXT[name][0] == linked]
-            if linked == etype:  # its own values
-                out[:, cols] = self._linked_at(linked, b, rows, hops)[0][:, cols]
-                continue
-            if linked not in self.tables:
-                continue
-            owner, lr = _pairs(events[types.index(etype)], events[types.index(linked)], len(self.tables[linked]))
-            if not len(owner):
-                continue
-            value, bit = self._linked_at(linked, b, lr, hops)
-            keep = np.ones(len(owner), dtype=bool)
-            if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up anyway)
-                seen = self.tables[etype].seen[owner, _SEEN_SKETCH[linked]]  # what the entity knew before
-                settled = self.tables[etype].first[owner] <= b - self.config.windows[-1] // self.hop
-                keep = ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # not a habit
-            where = np.searchsorted(rows, owner)
-            found = keep & (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == owner)
-            for i in cols:
-                column = np.zeros(len(rows))
-                np.maximum.at(column, where[found], value[found, i])
-                out[:, i] = column
+            if linked in at:
+                a, z = at[linked]
+                out[a:z, cols] = self._linked_at(linked, b, rows_of[linked], rows_of, at, hop)[0][:, cols]
+            for etype in rows_of:
+                if etype == linked or linked not in self.tables:
+                    continue
+                if (linked, etype) in pairs:  # the same pairs, the other way round
+                    lr, owner = pairs[linked, etype]
+                else:
+                    e, li = events[types.index(etype)], events[types.index(linked)]
+                    owner, lr = pairs[etype, linked] = _pairs(e, li, len(self.tables[linked]))
+                if not len(owner):
+                    continue
+                where, found = _positions(rows_of[etype], owner)
+                where += at[etype][0]
+                value, bit = self._linked_at(linked, b, lr, rows_of, at, hop)
+                if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up)
+                    seen = hop.seen[where, _SEEN_SKETCH[linked]]  # what the entity knew before
+                    settled = hop.first[where] <= b - self.config.windows[-1] // self.hop
+                    found &= ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # habits
+                for i in cols:
+                    np.maximum.at(out[:, i], where[found], value[found, i])
         return out
 
-    def _linked_at(self, linked: str, b: int, lr: IntArray, hops: dict[str, tuple[BehaviourRows, Matrix | None]]
-                   ) -> tuple[Matrix, U32]:  # fmt: skip
+    def _linked_at(self, linked: str, b: int, lr: IntArray, rows_of: dict[str, IntArray],
+                   at: dict[str, tuple[int, int]], hop: _Hop) -> tuple[Matrix, U32]:  # fmt: skip
         """The context values (:data:`CONTEXT_FEATURES` order) and key bits of rows of a linked type in hop ``b``.
 
         Read from that type's rows of the hop; computed again only for rows it lacks (or sums too large for the
         float32 window sums to be exact)."""
         value = np.zeros((len(lr), len(CONTEXT_FEATURES)))
         bit = np.zeros(len(lr), dtype=np.uint32)
-        batch, columns = hops.get(linked, (None, None))
         hit = np.zeros(len(lr), dtype=bool)
-        if batch is not None and columns is not None and len(batch._rows):
-            where = np.minimum(np.searchsorted(batch._rows, lr), len(batch._rows) - 1)
-            hit = batch._rows[where] == lr
-            value[hit], bit[hit] = columns[where[hit]], batch._sketch[where[hit], _SEEN_SKETCH[linked]]
+        if linked in at:
+            where, hit = _positions(rows_of[linked], lr)
+            where += at[linked][0]
+            hit &= hop.exact[where]
+            value[hit], bit[hit] = hop.linked[where[hit]], hop.sketch[where[hit], _SEEN_SKETCH[linked]]
         if not hit.all():
             miss = np.flatnonzero(~hit)
             keys = self.tables[linked].keys
@@ -465,16 +514,19 @@ def _window_columns(X: Matrix, sums: Matrix, night: Matrix, sketch: U32, p95: np
     X[:, 18] = night / n
 
 
-def _linked_columns(X: Matrix, sums: Matrix) -> Matrix | None:
-    """A linked type's context values (:data:`CONTEXT_FEATURES` order) from its longest window's columns and sums.
-
-    None when a count is too large for its float32 window sum to be exact (the caller computes them again)."""
+def _linked_columns(X: Matrix, sums: Matrix) -> tuple[Matrix, BoolArray]:
+    """A linked type's context values (:data:`CONTEXT_FEATURES` order) from its longest window's columns and sums,
+    and whether they are exact (counts too large for float32 window sums are computed again by the caller)."""
     auth = sums[:, 2] + sums[:, 3]
-    if len(sums) and max(float(auth.max()), float(sums[:, 4].max())) >= _EXACT:
-        return None
-    return np.column_stack(
-        [X[:, WINDOW_FEATURES.index("ips")], X[:, WINDOW_FEATURES.index("status_404")], np.log1p(auth)]
-    )
+    values = np.column_stack([X[:, WINDOW_FEATURES.index("ips")], X[:, WINDOW_FEATURES.index("status_404")],
+                              np.log1p(auth)])  # fmt: skip
+    return values, (auth < _EXACT) & (sums[:, 4] < _EXACT)
+
+
+def _positions(sorted_rows: IntArray, rows: IntArray) -> tuple[IntArray, BoolArray]:
+    """Where ``rows`` are in ``sorted_rows`` (clipped), and whether they are there."""
+    where = np.minimum(np.searchsorted(sorted_rows, rows), len(sorted_rows) - 1)
+    return where, sorted_rows[where] == rows
 
 
 def _pairs(owner: IntArray, linked: IntArray, n_linked: int) -> tuple[IntArray, IntArray]:
