@@ -104,21 +104,25 @@ class EntityTable:
         """Add per-(row, bucket) aggregates (from :func:`group_events`); returns the pairs as ``row << 32 | bucket``."""
         if not len(pr):
             return np.zeros(0, dtype=np.int64)
-        slot = pb % self.slots
-        current = self.slot_bucket[pr, slot]
-        stale = current < pb
-        if stale.any():
-            r, s = pr[stale], slot[stale]
-            self.sums[r, s] = 0.0
-            self.sketch[r, s] = 0
-            self.lat[r, s] = 0.0
-            self.slot_bucket[r, s] = pb[stale]
+        k = self.slots
+        at = pr * k + pb % k  # flat (row, slot) indices: np.take and 1-D setitem beat 2-D fancy indexing
+        current = np.take(_flat(self.slot_bucket), at)
         ok = current <= pb  # a slot already holding a newer bucket: the event is too late for it
         if not ok.all():
-            pr, pb, slot, sums, sketch, p95 = pr[ok], pb[ok], slot[ok], sums[ok], sketch[ok], p95[ok]
-        self.sums[pr, slot] += sums.astype(np.float32)
-        self.sketch[pr, slot] |= sketch
-        self.lat[pr, slot] = np.maximum(self.lat[pr, slot], p95.astype(np.float32))
+            pr, pb, at, current, sums, sketch, p95 = pr[ok], pb[ok], at[ok], current[ok], sums[ok], sketch[ok], p95[ok]
+        stale = current < pb  # the slot held an older bucket: it starts again from zero
+        _flat(self.slot_bucket)[at[stale]] = pb[stale]
+        flat_sums, flat_sketch = _flat(self.sums), _flat(self.sketch)
+        slot_sums, slot_sketch, slot_lat = (
+            np.take(flat_sums, at, axis=0),
+            np.take(flat_sketch, at, axis=0),
+            np.take(_flat(self.lat), at),
+        )
+        slot_sums[stale], slot_sketch[stale], slot_lat[stale] = 0.0, 0, 0.0
+        slot_sums += sums.astype(np.float32)
+        slot_sketch |= sketch
+        flat_sums[at], flat_sketch[at] = slot_sums, slot_sketch
+        _flat(self.lat)[at] = np.maximum(slot_lat, p95.astype(np.float32))
         np.maximum.at(self.last, pr, pb.astype(np.int32))
         return np.asarray((pr << 32) | pb, dtype=np.int64)
 
@@ -143,6 +147,11 @@ class EntityTable:
         return mapping
 
 
+def _flat(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """A view with the first two axes (row, slot) merged (raises rather than copy: writes must reach the table)."""
+    return np.reshape(array, (-1, *array.shape[2:]), copy=False)
+
+
 Groups = tuple[IntArray, IntArray, F64, U32, npt.NDArray[np.floating[Any]]]
 _STATUS: Final = (401, 403, 404, 429)  # counted one by one (METRICS 2-5), after requests and errors (>= 400)
 
@@ -153,9 +162,10 @@ def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, status:
 
     ``rows``: (types, events), -1 where an event has no entity of a type; ``sizes``: the rows of each type;
     ``amounts``: bytes out, input and output tokens. Sums are the METRICS (requests, errors, the four status
-    counts, then the amounts), summed in latency order within a group (ties in event order). When the amounts are
-    whole numbers any order gives the same sums: two sorts of combined keys (group and event, group and latency)
-    then group every type at once, and the p95 is read in float32 (what the slots keep)."""
+    counts, then the amounts), in latency order within a group (ties in event order), and the p95 is a latency
+    in float32 (what the slots keep). When the amounts are whole numbers the order does not change the sums and
+    equal float32 latencies give the same p95: one sort of a combined key (type and row, bucket, float32 latency
+    rank) then groups every type at once."""
     n = len(bucket)
     if not n:
         return [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2 + len(_STATUS) + amounts.shape[1])),
@@ -163,13 +173,17 @@ def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, status:
     b0 = int(bucket.min())
     span = int(bucket.max()) - b0 + 1
     offsets = np.array([0, *accumulate(sizes)], dtype=np.int64)
-    if int(offsets[-1]) * span >= 1 << 31 or not _whole(amounts) or bits.shape[1] % 2:
+    shift = n.bit_length()
+    if int(offsets[-1]) * span >= 1 << (62 - shift) or not _whole(amounts) or bits.shape[1] % 2:
         return _group_in_latency_order(rows, offsets, bucket, _values(status, amounts), latency, bits)
-    group = (rows + offsets[:-1, None]) * span + (bucket - b0)  # (types, events)
-    valid = rows >= 0
-    key = np.sort((group * n + np.arange(n))[valid])
-    event = key % n
-    key //= n
+    lat32 = latency.astype(np.float32)
+    by_latency = np.argsort(lat32)  # not stable: equal float32 latencies may come in any order
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_latency] = np.arange(n)
+    key = (((rows + offsets[:-1, None]) * span + (bucket - b0)) << shift) | rank
+    key = np.sort(key[rows >= 0])
+    event = by_latency[key & ((1 << shift) - 1)]
+    key >>= shift
     starts, counts, label = _runs(key)
     values = np.empty((len(starts), 2 + len(_STATUS) + amounts.shape[1]))
     values[:, 0] = counts
@@ -177,10 +191,9 @@ def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, status:
     values[:, 1] = counts - kinds[:, 0]
     values[:, 2:6] = kinds[:, 1:5]
     values[:, 6:] = np.add.reduceat(np.take(amounts, event, axis=0), starts, axis=0)  # take: faster than [event]
-    sketch = np.bitwise_or.reduceat(np.take(np.ascontiguousarray(bits).view(np.uint64), event, axis=0), starts, axis=0)
-    sketch = sketch.view(np.uint32)  # two sketches per 64-bit word: half the work
-    by_latency = np.sort(((group << 32) | _ordered_bits(latency))[valid])
-    p95 = _float_of(by_latency[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)] & 0xFFFFFFFF)
+    words = np.take(np.ascontiguousarray(bits).view(np.uint64), event, axis=0)  # two sketches per word: half the work
+    sketch = np.bitwise_or.reduceat(words, starts, axis=0).view(np.uint32)
+    p95 = lat32[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
     return _split(key[starts], span, b0, offsets, values, sketch, p95)
 
 
@@ -249,17 +262,3 @@ def _values(status: IntArray, amounts: F64) -> F64:
         values[:, i] = status == code
     values[:, 2 + len(_STATUS) :] = amounts
     return values
-
-
-def _ordered_bits(latency: F64) -> IntArray:
-    """float32 latencies as 32-bit unsigned keys in the order of their values (NaN last, like ``np.sort``)."""
-    f32 = latency.astype(np.float32)
-    f32[np.isnan(f32)] = np.nan
-    i32 = (f32 + np.float32(0.0)).view(np.int32)  # + 0.0: -0.0 becomes 0.0
-    return (i32 ^ ((i32 >> 31) & 0x7FFFFFFF)).astype(np.int64) + (1 << 31)
-
-
-def _float_of(ordered: IntArray) -> F32:
-    """Inverse of :func:`_ordered_bits`."""
-    i32 = (ordered - (1 << 31)).astype(np.int32)
-    return np.asarray((i32 ^ ((i32 >> 31) & 0x7FFFFFFF)).view(np.float32), dtype=np.float32)
