@@ -73,8 +73,8 @@ _Z_FLOOR: Final = np.array([0.25, 0.01, 0.25, 0.25, 0.1, 0.1])  # variance floor
 
 
 _EXACT: Final = float(1 << 24)  # float32 sums of counts below this are exact (in any order)
-_HOP_VALUES: Final = [0, 1, 14, 16, 8, 7]  # columns of the hop window behind BASELINES (requests ... ips, paths)
-_EXPM1: Final = [0, 2, 3, 4, 5]  # baselines kept as log1p
+_HOP_VALUES: Final = [WINDOW_FEATURES.index(b) for b in BASELINES]  # the hop window's columns behind BASELINES
+_EXPM1: Final = [i for i, b in enumerate(BASELINES) if b not in _RATIOS]  # baselines kept as log1p
 
 
 def _sorted_unique(values: IntArray) -> IntArray:
