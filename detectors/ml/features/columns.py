@@ -86,6 +86,14 @@ class EventColumns:
     def __len__(self) -> int:
         return int(self.minute.shape[0])
 
+    def part(self, start: int, stop: int) -> EventColumns:
+        """The events ``start:stop`` (views, no copies)."""
+        return EventColumns(
+            **{name: getattr(self, name)[start:stop] for name in _ARRAYS},
+            entities={k: v[start:stop] for k, v in self.entities.items()},
+            event_ids=self.event_ids[start:stop],
+        )
+
     def take(self, index: npt.NDArray[np.intp]) -> EventColumns:
         """The events at ``index``, in that order."""
         return EventColumns(
