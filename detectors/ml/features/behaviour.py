@@ -24,19 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from itertools import accumulate, pairwise
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from detectors.ml.features.columns import ENTITY_FIELDS, EventColumns
-from detectors.ml.features.entity_state import EntityTable
-from detectors.ml.features.sketch import bits_of, distinct, factorize
+from detectors.ml.features.entity_state import EntityTable, group_events
+from detectors.ml.features.sketch import Factorized, bits_of, distinct, factorize
 
 Matrix = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 
 METRICS: Final = ("requests", "errors", "status_401", "status_403", "status_404", "status_429", "bytes_out",
                   "input_tokens", "output_tokens")  # fmt: skip
@@ -66,27 +67,35 @@ _LINKED: Final = ("api_key", "source_ip")  # entity types other entities are lin
 _SEEN_SKETCH: Final = {"api_key": SKETCHES.index("api_keys"), "source_ip": SKETCHES.index("ips")}
 _SEEN_BITS_MAX: Final = 16  # a first-seen sketch with more bits set no longer tells known values from new ones
 _RATIOS: Final = frozenset({"error_ratio", "offhours_share"})
-_NEW_SKETCH: Final = (0, 2, 3, 4, 5, 7)  # sketches with a first-seen flag (not paths: ids are always new)
+_NEW_SKETCH: Final = [0, 2, 3, 4, 5, 7]  # sketches with a first-seen flag (not paths: ids are always new)
 CHUNK_HOPS: Final = 2  # hops added at once (a batch spanning more is cut)
 _Z_FLOOR: Final = np.array([0.25, 0.01, 0.25, 0.25, 0.1, 0.1])  # variance floors of the baselines
 
 
-def _unique_links(rows: npt.NDArray[np.int64], bucket: npt.NDArray[np.int64], other: npt.NDArray[np.int64]
-                  ) -> npt.NDArray[np.int64]:  # fmt: skip
-    """The distinct ``[row << 32 | bucket, other]`` links (one 1-D sort of a combined key when it fits in 63 bits)."""
-    if not len(rows):
-        return np.zeros((0, 2), np.int64)
-    b0, span, n_other = int(bucket.min()), int(bucket.max() - bucket.min()) + 1, int(other.max()) + 1
-    if (int(rows.max()) + 1) * n_other * span < 1 << 62:
-        key = np.unique((rows * n_other + other) * span + (bucket - b0))
-        bucket, key = key % span + b0, key // span
-        rows, other = key // n_other, key % n_other
-        return np.column_stack([(rows << 32) | bucket, other])
-    pair = (rows << 32) | bucket
-    order = np.lexsort((other, pair))
-    pair, other = pair[order], other[order]
-    first = np.r_[True, (pair[1:] != pair[:-1]) | (other[1:] != other[:-1])]
-    return np.column_stack([pair[first], other[first]])
+_EXACT: Final = float(1 << 24)  # float32 sums of counts below this are exact (in any order)
+_HOP_VALUES: Final = [WINDOW_FEATURES.index(b) for b in BASELINES]  # the hop window's columns behind BASELINES
+_EXPM1: Final = [i for i, b in enumerate(BASELINES) if b not in _RATIOS]  # baselines kept as log1p
+
+
+def _sorted_unique(values: IntArray) -> IntArray:
+    """``np.unique`` of a 1-D int array by one sort (numpy's hash-based ``unique`` is slower on small arrays)."""
+    values = np.sort(values)
+    first = np.empty(len(values), dtype=bool)
+    first[:1] = True
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return values[first]
+
+
+def _or_slots(sketch: U32, inside: BoolArray) -> U32:
+    """OR of the (rows, slots, sketches) sketches over the slots ``inside`` (rows, slots) the window.
+
+    Two sketches per 64-bit word, slots outermost so each OR runs over every row at once."""
+    if sketch.shape[2] % 2:
+        return np.asarray(np.bitwise_or.reduce(np.where(inside[:, :, None], sketch, np.uint32(0)), axis=1), np.uint32)
+    words = sketch.view(np.uint64).transpose(1, 0, 2)
+    masked = np.empty(words.shape, dtype=np.uint64)
+    np.bitwise_and(words, (-inside.astype(np.int64)).view(np.uint64).T[:, :, None], out=masked)
+    return np.asarray(np.bitwise_or.reduce(masked, axis=0).view(np.uint32), dtype=np.uint32)
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,52 @@ class BehaviourRows:
     _sketch: U32 = field(repr=False, default_factory=lambda: np.zeros((0, 0), np.uint32))
 
 
+_GATHERED: Final = ("slot_bucket", "sums", "lat", "sketch", "seen", "ewma", "n_obs", "first")
+
+
+@dataclass
+class _Gathered:
+    """Some rows of several entity tables, stacked (the arrays of :data:`_GATHERED`)."""
+
+    slot_bucket: npt.NDArray[np.int32]
+    sums: npt.NDArray[np.float32]
+    lat: npt.NDArray[np.float32]
+    sketch: U32
+    seen: U32
+    ewma: npt.NDArray[np.float32]
+    n_obs: npt.NDArray[np.int32]
+    first: npt.NDArray[np.int32]
+
+    @classmethod
+    def of(cls, parts: list[tuple[EntityTable, IntArray]], n: int) -> _Gathered:
+        """Gather ``rows`` of each table, in order, into one array per field."""
+        arrays = {}
+        for name in _GATHERED:
+            like = getattr(parts[0][0], name)
+            out = np.empty((n, *like.shape[1:]), dtype=like.dtype)
+            start = 0
+            for table, rows in parts:
+                np.take(getattr(table, name), rows, axis=0, out=out[start : start + len(rows)], mode="clip")
+                start += len(rows)
+            arrays[name] = out
+        return cls(**arrays)
+
+
+@dataclass
+class _Hop:
+    """The features of one closed hop's rows of every entity type, stacked, with what the contexts need."""
+
+    X: Matrix
+    values: Matrix  # the hop values behind BASELINES
+    sketch: U32  # the hop's sketches
+    usual: Matrix
+    history: npt.NDArray[np.int32]
+    linked: Matrix  # each row's values for the contexts of the entities linked to it
+    exact: BoolArray  # whether ``linked`` is exact (else computed again)
+    seen: U32
+    first: npt.NDArray[np.int32]
+
+
 class EntityBehaviour:
     """Incremental entity-window features; ``process`` returns the rows of the hops its batch closed."""
 
@@ -143,8 +198,8 @@ class EntityBehaviour:
         self.slots = c.windows[-1] // self.hop + c.lateness_hops + CHUNK_HOPS  # slots a pending row may need
         self.tables = {t: EntityTable(self.slots, len(METRICS), len(SKETCHES), len(BASELINES)) for t in c.entities}
         self.feature_names = feature_names(c)
-        self._pending: dict[str, npt.NDArray[np.int64]] = {t: np.zeros(0, np.int64) for t in c.entities}
-        self._links: dict[tuple[str, str], npt.NDArray[np.int64]] = self._no_links()
+        self._pending: dict[str, IntArray] = {t: np.zeros(0, np.int64) for t in c.entities}
+        self._events: list[IntArray] = []  # the open hops' events: their row of each entity type, then bucket
         self._max_bucket = -1
         self.closed_until = -1  # every bucket below this one is closed
         self._next_evict = -1
@@ -152,6 +207,13 @@ class EntityBehaviour:
         start, end = c.offhours_utc
         hours = np.arange(24)
         self._offhours = (hours >= start) | (hours < end) if start > end else (hours >= start) & (hours < end)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, also a state saved before the open hops kept events (their links become two-entity events)."""
+        links: dict[tuple[str, str], IntArray] | None = state.pop("_links", None)
+        self.__dict__.update(state)
+        if links is not None:
+            self._events = self._events_of_links(links)
 
     def process(self, cols: EventColumns, decide: Callable[[BehaviourRows], BoolArray] | None = None
                 ) -> list[BehaviourRows]:  # fmt: skip
@@ -164,7 +226,10 @@ class EntityBehaviour:
         bucket = cols.minute // self.hop
         lateness = self.config.lateness_hops
         if int(bucket.max() - bucket.min()) < CHUNK_HOPS:
-            chunks: list[tuple[EventColumns, npt.NDArray[np.int64]]] = [(cols, bucket)]
+            chunks: list[tuple[EventColumns, IntArray]] = [(cols, bucket)]
+        elif bool((bucket[1:] >= bucket[:-1]).all()):  # in time order (the usual case): the chunks are slices
+            bounds = [0, *(np.flatnonzero(np.diff(bucket // CHUNK_HOPS)) + 1).tolist(), len(bucket)]
+            chunks = [(cols.part(a, z), bucket[a:z]) for a, z in pairwise(bounds)]
         else:
             order = np.argsort(bucket, kind="stable")
             sorted_b = bucket[order]
@@ -191,18 +256,28 @@ class EntityBehaviour:
             table.sketch[:] = 0
             table.lat[:] = 0.0
         self._pending = {t: np.zeros(0, np.int64) for t in self.tables}
-        self._links = self._no_links()
+        self._events = []
         self._max_bucket = self.closed_until = self._next_evict = -1
 
-    def _no_links(self) -> dict[tuple[str, str], npt.NDArray[np.int64]]:
-        """(entity type, linked type) -> rows ``[entity row << 32 | bucket, linked row]`` of the open hops."""
-        return {(t, lt): np.zeros((0, 2), np.int64) for t in self.tables for lt in _LINKED
-                if lt in self.tables and lt != t}  # fmt: skip
+    def _link_pairs(self) -> list[tuple[str, str]]:
+        """(entity type, linked type): whose context comes from which linked entities."""
+        return [(t, lt) for t in self.tables for lt in _LINKED if lt in self.tables and lt != t]
+
+    def _events_of_links(self, links: dict[tuple[str, str], IntArray]) -> list[IntArray]:
+        """Links ``[entity row << 32 | bucket, linked row]`` (the former state) as events of two entities."""
+        types = list(self.tables)
+        out = []
+        for (etype, linked), link in links.items():
+            events = np.full((len(types) + 1, len(link)), -1, dtype=np.int64)
+            events[types.index(etype)], events[-1] = link[:, 0] >> 32, link[:, 0] & 0xFFFFFFFF
+            events[types.index(linked)] = link[:, 1]
+            out.append(events)
+        return [ev for ev in out if ev.shape[1]]
 
     def entity_count(self) -> int:
         return sum(len(t) for t in self.tables.values())
 
-    def _ingest(self, cols: EventColumns, bucket: npt.NDArray[np.int64]) -> None:
+    def _ingest(self, cols: EventColumns, bucket: IntArray) -> None:
         late = bucket < self.closed_until
         if late.any():
             self.late_events += int(late.sum())
@@ -211,134 +286,170 @@ class EntityBehaviour:
             if not len(cols):
                 return
         self._max_bucket = max(self._max_bucket, int(bucket.max()))
-        status = cols.status
-        values = np.column_stack([
-            np.ones(len(cols)), status >= 400, status == 401, status == 403, status == 404, status == 429,
-            cols.bytes_out, cols.input_tokens, cols.output_tokens,
-        ]).astype(np.float64)  # fmt: skip
-        route = np.where(pd.isna(cols.route), cols.path, cols.route)
+        if not self.tables:
+            return
         ent = cols.entities
         fact = {etype: factorize(ent[etype]) for etype in ("source_ip", "user", "api_key")}  # hashed once
-        bits = np.column_stack([bits_of(route), bits_of(cols.path), bits_of(ent["source_ip"], fact["source_ip"]),
-                                bits_of(cols.country), bits_of(cols.asn), bits_of(cols.user_agent),
-                                bits_of(ent["user"], fact["user"]),
-                                bits_of(ent["api_key"], fact["api_key"])])  # fmt: skip
-        latency = cols.latency_ms
-        by_latency = np.argsort(latency, kind="stable")
-        rows_of: dict[str, npt.NDArray[np.int64]] = {}
-        for etype, table in self.tables.items():
-            rows = rows_of[etype] = table.rows_for(ent[etype], bucket, fact.get(etype))
-            ok = rows >= 0
-            if ok.all():
-                pairs = table.update(rows, bucket, values, latency, bits, by_latency)
-            else:
-                pairs = table.update(rows[ok], bucket[ok], values[ok], latency[ok], bits[ok])
-            self._pending[etype] = np.concatenate([self._pending[etype], pairs])
-        for (etype, linked), links in self._links.items():  # who was seen with which key and IP (the context)
-            rows, other = rows_of[etype], rows_of[linked]
-            both = (rows >= 0) & (other >= 0)
-            link = _unique_links(rows[both], bucket[both], other[both])
-            self._links[etype, linked] = np.vstack([links, link])  # duplicates are harmless (max)
+        bits = _bits(cols, fact)
+        rows = np.stack([table.rows_for(ent[etype], bucket, fact.get(etype)) for etype, table in self.tables.items()])
+        sizes = [len(table) for table in self.tables.values()]
+        amounts = np.column_stack([cols.bytes_out, cols.input_tokens, cols.output_tokens]).astype(np.float64)
+        groups = group_events(rows, sizes, bucket, cols.status, amounts, cols.latency_ms, bits)
+        for (etype, table), group in zip(self.tables.items(), groups, strict=True):
+            self._pending[etype] = np.concatenate([self._pending[etype], table.add_groups(*group)])
+        if self._link_pairs():  # who was seen with which key and IP: the context, when the hop closes
+            self._events.append(np.concatenate([rows, bucket[None]]))
 
     def _close(self, before: int, decide: Callable[[BehaviourRows], BoolArray] | None) -> list[BehaviourRows]:
         if before <= self.closed_until:
             return []
-        by_bucket: dict[int, dict[str, npt.NDArray[np.int64]]] = {}
+        by_bucket: dict[int, dict[str, IntArray]] = {}
         for etype, pairs in self._pending.items():
-            pairs = np.unique(pairs)
+            pairs = _sorted_unique(pairs)
             buckets = pairs & 0xFFFFFFFF
             closed = buckets < before
             self._pending[etype] = pairs[~closed]
-            for b in np.unique(buckets[closed]).tolist():
+            for b in _sorted_unique(buckets[closed]).tolist():
                 by_bucket.setdefault(b, {})[etype] = pairs[closed & (buckets == b)] >> 32
+        events = self._take_events(before)
         out: list[BehaviourRows] = []
         for b in sorted(by_bucket):
-            for etype, rows in by_bucket[b].items():
-                batch = self._rows(etype, b, rows)
-                learn = decide(batch) if decide is not None else np.ones(len(rows), dtype=bool)
-                self._learn(etype, batch, learn)
-                out.append(batch)
+            out += self._close_hop(b, by_bucket[b], events[:, events[-1] == b], decide)
         self.closed_until = before
-        for pair, link in self._links.items():
-            self._links[pair] = link[(link[:, 0] & 0xFFFFFFFF) >= before]
         self._maybe_evict()
         return out
 
-    def _rows(self, etype: str, b: int, rows: npt.NDArray[np.int64]) -> BehaviourRows:
-        t = self.tables[etype]
-        sb = t.slot_bucket[rows]
-        cols: list[Matrix] = []
-        hop_sketch: U32 = np.zeros(0, np.uint32)
-        hop_vals: Matrix = np.zeros(0)
-        off = self._offhours[(sb * self.hop // 60) % 24]  # off-hours slots (a hop lies in one hour)
-        all_sums, all_sketch, all_lat = t.sums[rows], t.sketch[rows], t.lat[rows]  # gathered once
-        for w in self.config.windows:
-            if w == self.hop:  # one slot: read it directly
-                slot = b % self.slots
-                here = sb[:, slot] == b
-                sums = np.where(here[:, None], all_sums[:, slot], 0.0).astype(np.float64)
-                night = np.where(here & off[:, slot], sums[:, 0], 0.0)
-                sketch = np.where(here[:, None], all_sketch[:, slot], np.uint32(0))
-                p95 = np.where(here, all_lat[:, slot], 0.0)
-            else:
-                inside = (sb > b - w // self.hop) & (sb <= b)
-                sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), all_sums).astype(np.float64)
-                night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), all_sums[:, :, 0]).astype(np.float64)
-                sketch = np.bitwise_or.reduce(np.where(inside[:, :, None], all_sketch, np.uint32(0)), axis=1)
-                p95 = np.where(inside, all_lat, 0.0).max(axis=1)
-            counts = distinct(sketch)
-            n = np.maximum(sums[:, 0], 1.0)
-            c = sums
-            cols += [np.log1p(c[:, 0]), c[:, 1] / n, *np.log1p(c[:, 2:6]).T, *np.log1p(counts).T,
-                     *np.log1p(c[:, 6:9]).T, np.log1p(p95), night / n]  # fmt: skip
-            if w == self.config.windows[0]:
+    def _take_events(self, before: int) -> IntArray:
+        """Remove and return the open events of buckets before ``before``."""
+        if not self._events:
+            return np.zeros((len(self.tables) + 1, 0), dtype=np.int64)
+        events = np.concatenate(self._events, axis=1) if len(self._events) > 1 else self._events[0]
+        closed = events[-1] < before
+        self._events = [events[:, ~closed]] if not closed.all() else []
+        return events[:, closed]
+
+    def _close_hop(self, b: int, rows_of: dict[str, IntArray], events: IntArray,
+                   decide: Callable[[BehaviourRows], BoolArray] | None) -> list[BehaviourRows]:  # fmt: skip
+        """The rows of hop ``b``: computed for every entity type at once (stacked), decided and learned per type."""
+        cuts = [0, *accumulate(len(rows) for rows in rows_of.values())]
+        at = {etype: (a, z) for etype, a, z in zip(rows_of, cuts[:-1], cuts[1:], strict=True)}
+        hop = self._hop_features(b, rows_of, cuts[-1])
+        hop.X[:, -len(CONTEXT_FEATURES) :] = self._contexts(b, rows_of, at, hop, events)
+        out: list[BehaviourRows] = []
+        for etype, rows in rows_of.items():
+            a, z = at[etype]
+            keys = list(map(self.tables[etype].keys.__getitem__, rows.tolist()))
+            batch = BehaviourRows(etype, b, keys, hop.X[a:z], hop.usual[a:z], hop.history[a:z], rows, hop.values[a:z],
+                                  hop.sketch[a:z])  # fmt: skip
+            learn = decide(batch) if decide is not None else np.ones(len(keys), dtype=bool)
+            self._learn(etype, batch, learn)
+            out.append(batch)
+        return out
+
+    def _hop_features(self, b: int, rows_of: dict[str, IntArray], n: int) -> _Hop:
+        """Window, first-seen and deviation features of every row of hop ``b`` (context columns left 0)."""
+        g = _Gathered.of([(self.tables[etype], rows) for etype, rows in rows_of.items()], n)
+        windows = self.config.windows
+        X = np.zeros((n, len(self.feature_names)))
+        hop_sketch: U32 = np.zeros((n, len(SKETCHES)), np.uint32)
+        linked, exact = np.zeros((n, len(CONTEXT_FEATURES))), np.ones(n, dtype=bool)
+        for i, w in enumerate(windows):
+            sums, night, sketch, p95 = self._window(b, w // self.hop, g.slot_bucket, g.sums, g.sketch, g.lat)
+            _window_columns(X[:, i * len(WINDOW_FEATURES) : (i + 1) * len(WINDOW_FEATURES)], sums, night, sketch, p95)
+            if i == 0:
                 hop_sketch = sketch
-                hop_vals = np.column_stack([cols[0], cols[1], np.log1p(c[:, 6]), np.log1p(c[:, 8]),
-                                            np.log1p(counts[:, 2]), np.log1p(counts[:, 1])])  # fmt: skip
-        new_bits = hop_sketch & ~t.seen[rows]
-        cols.append((t.first[rows] == b).astype(np.float64))
-        cols += list(np.log1p(np.bitwise_count(new_bits[:, list(_NEW_SKETCH)]).astype(np.float64)).T)
-        mean, var = t.ewma[rows, :, 0].astype(np.float64), t.ewma[rows, :, 1].astype(np.float64)
-        history = t.n_obs[rows].copy()
+            if i == len(windows) - 1:
+                linked, exact = _linked_columns(X[:, i * len(WINDOW_FEATURES) :], sums)
+        at = len(windows) * len(WINDOW_FEATURES)
+        hop_vals = X[:, _HOP_VALUES]
+        X[:, at] = g.first == b
+        new_bits = hop_sketch[:, _NEW_SKETCH] & ~g.seen[:, _NEW_SKETCH]
+        X[:, at + 1 : at + len(NEW_FEATURES)] = np.log1p(np.bitwise_count(new_bits).astype(np.float64))
+        at += len(NEW_FEATURES)
+        mean, var = g.ewma[:, :, 0].astype(np.float64), g.ewma[:, :, 1].astype(np.float64)
         z = (hop_vals - mean) / np.sqrt(var + _Z_FLOOR)
-        z = np.where((history >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
-        cols += list(z.T)
-        cols += self._contexts(etype, b, rows)
+        z = np.where((g.n_obs >= self.config.min_history)[:, None], np.clip(z, -50.0, 50.0), 0.0)
+        X[:, at : at + len(BASELINES)] = z
         usual = mean.copy()
-        usual[:, [0, 2, 3, 4, 5]] = np.expm1(usual[:, [0, 2, 3, 4, 5]])
-        keys = [t.keys[i] for i in rows.tolist()]
-        return BehaviourRows(etype, b, keys, np.column_stack(cols), usual, history, rows, hop_vals, hop_sketch)
+        usual[:, _EXPM1] = np.expm1(usual[:, _EXPM1])
+        return _Hop(X, hop_vals, hop_sketch, usual, g.n_obs, linked, exact, g.seen, g.first)
 
-    def _contexts(self, etype: str, b: int, rows: npt.NDArray[np.int64]) -> list[Matrix]:
-        """The context features (highest value among the entities linked to each row's entity in hop ``b``)."""
-        out = {name: np.zeros(len(rows)) for name in CONTEXT_FEATURES}
+    def _window(self, b: int, hops: int, sb: npt.NDArray[np.int32], sums: npt.NDArray[np.float32], sketch: U32,
+                lat: npt.NDArray[np.float32]) -> tuple[Matrix, Matrix, U32, npt.NDArray[np.float32]]:  # fmt: skip
+        """Sums, off-hours requests, sketches and latency p95 over the ``hops`` hops ending with ``b``, from the
+        gathered slots (``sb``: the bucket each holds)."""
+        if hops == 1:  # one slot: read it directly
+            slot = b % self.slots
+            here = sb[:, slot] == b
+            hop_sums = np.where(here[:, None], sums[:, slot], 0.0).astype(np.float64)
+            night = np.where(here & self._offhours[(b * self.hop // 60) % 24], hop_sums[:, 0], 0.0)
+            hop_sketch = np.where(here[:, None], sketch[:, slot], np.uint32(0))
+            return hop_sums, night, hop_sketch, np.where(here, lat[:, slot], 0.0)
+        inside = (sb > b - hops) & (sb <= b)
+        buckets = np.arange(b - hops + 1, b + 1)
+        off = np.zeros(self.slots, dtype=bool)  # off-hours slots of the window (a hop lies in one hour)
+        off[buckets % self.slots] = self._offhours[(buckets * self.hop // 60) % 24]
+        window_sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), sums).astype(np.float64)
+        night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), sums[:, :, 0]).astype(np.float64)
+        return window_sums, night, _or_slots(sketch, inside), np.where(inside, lat, 0.0).max(axis=1)
+
+    def _contexts(self, b: int, rows_of: dict[str, IntArray], at: dict[str, tuple[int, int]], hop: _Hop,
+                  events: IntArray) -> Matrix:  # fmt: skip
+        """The context features of the hop's stacked rows: for each, the highest value among the entities linked to
+        its entity in hop ``b`` (a linked type's own rows: their own values)."""
+        out = np.zeros((len(hop.X), len(CONTEXT_FEATURES)))
+        types = list(self.tables)
+        pairs: dict[tuple[str, str], tuple[IntArray, IntArray]] = {}
         for linked in _LINKED:
-            names = [name for name in CONTEXT_FEATURES if _CONTEXT[name][0] == linked]
-            if linked == etype:  # its own values
-                out |= {name: self._linked_value(linked, _CONTEXT[name][1], b, rows) for name in names}
-                continue
-            link = self._links.get((etype, linked))
-            if link is None or not len(link):
-                continue
-            link = link[(link[:, 0] & 0xFFFFFFFF) == b]
-            if not len(link):
-                continue
-            owner = link[:, 0] >> 32
-            keep = np.ones(len(link), dtype=bool)
-            if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up anyway)
-                seen = self.tables[etype].seen[owner, _SEEN_SKETCH[linked]]  # what the entity knew before
-                linked_keys = self.tables[linked].keys
-                bit = bits_of(np.array([linked_keys[i] for i in link[:, 1].tolist()], dtype=object))
-                settled = self.tables[etype].first[owner] <= b - self.config.windows[-1] // self.hop
-                keep = ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # not a habit
-            where = np.searchsorted(rows, owner)
-            found = keep & (where < len(rows)) & (rows[np.minimum(where, len(rows) - 1)] == owner)
-            for name in names:
-                value = self._linked_value(linked, _CONTEXT[name][1], b, link[found, 1])
-                np.maximum.at(out[name], where[found], value)
-        return [out[name] for name in CONTEXT_FEATURES]
+            cols = [i for i, name in enumerate(CONTEXT_FEATURES) if _CONTEXT[name][0] == linked]
+            if linked in at:
+                a, z = at[linked]
+                out[a:z, cols] = self._linked_at(linked, b, rows_of[linked], rows_of, at, hop)[0][:, cols]
+            for etype in rows_of:
+                if etype == linked or linked not in self.tables:
+                    continue
+                if (linked, etype) in pairs:  # the same pairs, the other way round
+                    lr, owner = pairs[linked, etype]
+                else:
+                    e, li = events[types.index(etype)], events[types.index(linked)]
+                    owner, lr = pairs[etype, linked] = _pairs(e, li, len(self.tables[linked]))
+                if not len(owner):
+                    continue
+                where, found = _positions(rows_of[etype], owner)
+                where += at[etype][0]
+                value, bit = self._linked_at(linked, b, lr, rows_of, at, hop)
+                if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up)
+                    seen = hop.seen[where, _SEEN_SKETCH[linked]]  # what the entity knew before
+                    settled = hop.first[where] <= b - self.config.windows[-1] // self.hop
+                    found &= ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # habits
+                for i in cols:
+                    np.maximum.at(out[:, i], where[found], value[found, i])
+        return out
 
-    def _linked_value(self, linked: str, what: str, b: int, lr: npt.NDArray[np.int64]) -> Matrix:
+    def _linked_at(self, linked: str, b: int, lr: IntArray, rows_of: dict[str, IntArray],
+                   at: dict[str, tuple[int, int]], hop: _Hop) -> tuple[Matrix, U32]:  # fmt: skip
+        """The context values (:data:`CONTEXT_FEATURES` order) and key bits of rows of a linked type in hop ``b``.
+
+        Read from that type's rows of the hop; computed again only for rows it lacks (or sums too large for the
+        float32 window sums to be exact)."""
+        value = np.zeros((len(lr), len(CONTEXT_FEATURES)))
+        bit = np.zeros(len(lr), dtype=np.uint32)
+        hit = np.zeros(len(lr), dtype=bool)
+        if linked in at:
+            where, hit = _positions(rows_of[linked], lr)
+            where += at[linked][0]
+            hit &= hop.exact[where]
+            value[hit], bit[hit] = hop.linked[where[hit]], hop.sketch[where[hit], _SEEN_SKETCH[linked]]
+        if not hit.all():
+            miss = np.flatnonzero(~hit)
+            keys = self.tables[linked].keys
+            bit[miss] = bits_of(np.array([keys[i] for i in lr[miss].tolist()] + [None], dtype=object))[:-1]
+            for i, name in enumerate(CONTEXT_FEATURES):
+                if _CONTEXT[name][0] == linked:
+                    value[miss, i] = self._linked_value(linked, _CONTEXT[name][1], b, lr[miss])
+        return value, bit
+
+    def _linked_value(self, linked: str, what: str, b: int, lr: IntArray) -> Matrix:
         """log1p of ``what`` (a sketch's distinct count or a sum of metrics) over the longest window ending at ``b``."""
         table = self.tables[linked]
         inside = (table.slot_bucket[lr] > b - self.config.windows[-1] // self.hop) & (table.slot_bucket[lr] <= b)
@@ -368,16 +479,61 @@ class EntityBehaviour:
             return
         ttl = max(1, self.config.idle_ttl_minutes // self.hop)
         self._next_evict = self.closed_until + max(1, ttl // 10)
-        for etype, table in self.tables.items():
+        events = self._take_events(np.iinfo(np.int64).max)  # the open hops' events (all of them now)
+        for i, (etype, table) in enumerate(self.tables.items()):
             pending = self._pending[etype]
-            linked = [link[:, 1] for (_, other), link in self._links.items() if other == etype]
-            mapping = table.evict(self.closed_until - ttl, np.concatenate([pending >> 32, *linked]))
+            mapping = table.evict(self.closed_until - ttl, np.concatenate([pending >> 32, events[i][events[i] >= 0]]))
             if mapping is None:
                 continue
             self._pending[etype] = (mapping[pending >> 32] << 32) | (pending & 0xFFFFFFFF)
-            for (owner, other), link in self._links.items():  # the open hops' links follow the moved rows
-                if owner == etype:
-                    link = np.column_stack([(mapping[link[:, 0] >> 32] << 32) | (link[:, 0] & 0xFFFFFFFF), link[:, 1]])
-                if other == etype:
-                    link = np.column_stack([link[:, 0], mapping[link[:, 1]]])
-                self._links[owner, other] = link
+            events[i] = np.where(events[i] >= 0, mapping[events[i]], -1)  # the open hops' events follow the moved rows
+        self._events = [events] if events.shape[1] else []
+
+
+def _bits(cols: EventColumns, fact: dict[str, Factorized]) -> U32:
+    """Each event's sketch bit per :data:`SKETCHES` column (0 when missing; the path stands in for a missing route)."""
+    ent = cols.entities
+    route = factorize(cols.route)
+    bits = np.empty((len(cols), len(SKETCHES)), dtype=np.uint32)
+    bits[:, 1] = bits_of(cols.path)
+    bits[:, 0] = np.where(route[0] < 0, bits[:, 1], bits_of(cols.route, route))
+    bits[:, 2] = bits_of(ent["source_ip"], fact["source_ip"])
+    bits[:, 3], bits[:, 4], bits[:, 5] = bits_of(cols.country), bits_of(cols.asn), bits_of(cols.user_agent)
+    bits[:, 6], bits[:, 7] = bits_of(ent["user"], fact["user"]), bits_of(ent["api_key"], fact["api_key"])
+    return bits
+
+
+def _window_columns(X: Matrix, sums: Matrix, night: Matrix, sketch: U32, p95: npt.NDArray[np.floating[Any]]) -> None:
+    """Fill the :data:`WINDOW_FEATURES` columns of one window from its sums, off-hours requests, sketches and p95."""
+    counts = distinct(sketch)
+    n = np.maximum(sums[:, 0], 1.0)
+    logs = np.log1p(sums)
+    X[:, 0] = logs[:, 0]
+    X[:, 1] = sums[:, 1] / n
+    X[:, 2:6] = logs[:, 2:6]
+    X[:, 6:14] = np.log1p(counts)
+    X[:, 14:17] = logs[:, 6:9]
+    X[:, 17] = np.log1p(p95)
+    X[:, 18] = night / n
+
+
+def _linked_columns(X: Matrix, sums: Matrix) -> tuple[Matrix, BoolArray]:
+    """A linked type's context values (:data:`CONTEXT_FEATURES` order) from its longest window's columns and sums,
+    and whether they are exact (counts too large for float32 window sums are computed again by the caller)."""
+    auth = sums[:, 2] + sums[:, 3]
+    values = np.column_stack([X[:, WINDOW_FEATURES.index("ips")], X[:, WINDOW_FEATURES.index("status_404")],
+                              np.log1p(auth)])  # fmt: skip
+    return values, (auth < _EXACT) & (sums[:, 4] < _EXACT)
+
+
+def _positions(sorted_rows: IntArray, rows: IntArray) -> tuple[IntArray, BoolArray]:
+    """Where ``rows`` are in ``sorted_rows`` (clipped), and whether they are there."""
+    where = np.minimum(np.searchsorted(sorted_rows, rows), len(sorted_rows) - 1)
+    return where, sorted_rows[where] == rows
+
+
+def _pairs(owner: IntArray, linked: IntArray, n_linked: int) -> tuple[IntArray, IntArray]:
+    """The distinct (owner row, linked row) pairs of events that have both."""
+    both = (owner >= 0) & (linked >= 0)
+    key = _sorted_unique(owner[both] * n_linked + linked[both])
+    return key // n_linked, key % n_linked

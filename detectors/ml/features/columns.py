@@ -86,6 +86,14 @@ class EventColumns:
     def __len__(self) -> int:
         return int(self.minute.shape[0])
 
+    def part(self, start: int, stop: int) -> EventColumns:
+        """The events ``start:stop`` (views, no copies)."""
+        return EventColumns(
+            **{name: getattr(self, name)[start:stop] for name in _ARRAYS},
+            entities={k: v[start:stop] for k, v in self.entities.items()},
+            event_ids=self.event_ids[start:stop],
+        )
+
     def take(self, index: npt.NDArray[np.intp]) -> EventColumns:
         """The events at ``index``, in that order."""
         return EventColumns(
@@ -115,6 +123,8 @@ def _get(maps: list[Any], key: str, default: Any = None) -> list[Any]:
 
 _DIGITS: Final = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15])  # YYYY MM DD HH MM in YYYY-MM-DDTHH:MM:SS.mmmZ
 _SEPARATORS: Final = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 23: b"Z", 24: b"\0"}
+_SEPARATOR_AT: Final = np.array(list(_SEPARATORS))
+_SEPARATOR_CHARS: Final = np.frombuffer(b"".join(_SEPARATORS.values()), dtype=np.uint8)
 
 
 def epoch_minutes(stamps: list[Any]) -> IntArray:
@@ -127,51 +137,66 @@ def epoch_minutes(stamps: list[Any]) -> IntArray:
         raw = np.array(stamps, dtype="S25").view(np.uint8).reshape(len(stamps), 25)
     except (UnicodeEncodeError, TypeError, ValueError):
         return np.array([epoch_minute(t) for t in stamps], dtype=np.int64)
-    d = raw[:, _DIGITS].astype(np.int64) - 48
-    ok = ((d >= 0) & (d <= 9)).all(axis=1)
-    for at, char in _SEPARATORS.items():
-        ok &= raw[:, at] == ord(char)
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
+    digits = raw[:, _DIGITS] - np.uint8(48)  # non-digits wrap around above 9
+    ok = (digits <= 9).all(axis=1) & (raw[:, _SEPARATOR_AT] == _SEPARATOR_CHARS).all(axis=1)
+    pairs = digits.reshape(len(stamps), 6, 2).astype(np.int64) @ np.array([10, 1])  # YY YY MM DD HH MM
+    year, month, day = pairs[:, 0] * 100 + pairs[:, 1], pairs[:, 2], pairs[:, 3]
     y = year - (month <= 2)  # days from the civil date (H. Hinnant's algorithm), valid for years 0-9999
     era = y // 400
     yoe = y - era * 400
     doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
     days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
-    out = days * 1440 + (d[:, 8] * 10 + d[:, 9]) * 60 + d[:, 10] * 10 + d[:, 11]
+    out = days * 1440 + pairs[:, 4] * 60 + pairs[:, 5]
     ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
     for i in np.flatnonzero(~ok).tolist():
         out[i] = epoch_minute(stamps[i])
     return np.asarray(out, dtype=np.int64)
 
 
-def columns_from_docs(docs: Sequence[Mapping[str, Any]], event_ids: Sequence[str] | None = None) -> EventColumns:
-    """Columns of ECS documents (the hot loop of feature extraction: one C-level ``map`` per field)."""
+_CHUNK: Final = 64  # documents read at once: their dicts stay in the CPU cache across the ~27 passes
+
+
+def _fields(docs: list[Any]) -> list[list[Any]]:
+    """The read fields of documents, one list each in :func:`columns_from_docs` order (one ``map`` per level)."""
     e = _E
-    docs = docs if isinstance(docs, list) else list(docs)
     response = _get(_get(docs, "http", e), "response", e)
     api = _get(_get(docs, "logwarden", e), "api", e)
     source = _get(docs, "source", e)
     usage = _get(_get(docs, "gen_ai", e), "usage", e)
+    return [
+        _get(docs, "@timestamp"), _get(response, "status_code", 0), _get(response, "bytes", 0),
+        _get(usage, "input_tokens", 0), _get(usage, "output_tokens", 0), _get(api, "latency_ms", 0.0),
+        _get(api, "route"), _get(_get(docs, "url", e), "path"), _get(_get(source, "geo", e), "country_iso_code"),
+        _get(_get(source, "as", e), "number"), _get(_get(docs, "user_agent", e), "original"), _get(api, "key_id"),
+        _get(_get(docs, "user", e), "id"), _get(source, "ip"), _get(_get(docs, "organization", e), "id"),
+    ]  # fmt: skip
+
+
+def columns_from_docs(docs: Sequence[Mapping[str, Any]], event_ids: Sequence[str] | None = None) -> EventColumns:
+    """Columns of ECS documents (the hot loop of feature extraction: one C-level ``map`` per field and level, over
+    chunks of :data:`_CHUNK` documents)."""
+    docs = docs if isinstance(docs, list) else list(docs)
+    fields = _fields(docs[:_CHUNK])
+    for start in range(_CHUNK, len(docs), _CHUNK):
+        for column, part in zip(fields, _fields(docs[start : start + _CHUNK]), strict=True):
+            column += part
+    stamps, status, bytes_out, tokens_in, tokens_out, latency, route, path, country, asn, agent, key, user, ip, org = (
+        fields
+    )
     return EventColumns(
-        minute=epoch_minutes(_get(docs, "@timestamp")),
-        status=np.array(_get(response, "status_code", 0), dtype=np.int64),
-        bytes_out=np.array(_get(response, "bytes", 0), dtype=np.float64),
-        input_tokens=np.array(_get(usage, "input_tokens", 0), dtype=np.float64),
-        output_tokens=np.array(_get(usage, "output_tokens", 0), dtype=np.float64),
-        latency_ms=np.array(_get(api, "latency_ms", 0.0), dtype=np.float64),
-        route=_obj(_get(api, "route")),
-        path=_obj(_get(_get(docs, "url", e), "path")),
-        country=_obj(_get(_get(source, "geo", e), "country_iso_code")),
-        asn=_obj(_get(_get(source, "as", e), "number")),
-        user_agent=_obj(_get(_get(docs, "user_agent", e), "original")),
-        entities={
-            "api_key": _obj(_get(api, "key_id")),
-            "user": _obj(_get(_get(docs, "user", e), "id")),
-            "source_ip": _obj(_get(source, "ip")),
-            "org": _obj(_get(_get(docs, "organization", e), "id")),
-        },
-        event_ids=list(event_ids) if event_ids is not None else [str(i) for i in range(len(docs))],
+        minute=epoch_minutes(stamps),
+        status=np.array(status, dtype=np.int64),
+        bytes_out=np.array(bytes_out, dtype=np.float64),
+        input_tokens=np.array(tokens_in, dtype=np.float64),
+        output_tokens=np.array(tokens_out, dtype=np.float64),
+        latency_ms=np.array(latency, dtype=np.float64),
+        route=_obj(route),
+        path=_obj(path),
+        country=_obj(country),
+        asn=_obj(asn),
+        user_agent=_obj(agent),
+        entities={"api_key": _obj(key), "user": _obj(user), "source_ip": _obj(ip), "org": _obj(org)},
+        event_ids=list(event_ids) if event_ids is not None else list(map(str, range(len(docs)))),
     )
 
 

@@ -18,6 +18,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from detectors.ml.features.columns import _get
+
 Matrix = npt.NDArray[np.float64]
 
 FIELDS_READ: Final = ("url.path", "url.query", "http.request.body.content", "http.request.method",
@@ -61,17 +63,22 @@ _CLASSES: Final = _class_table()
 
 
 def request_texts(docs: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
-    """(paths, queries, bodies, methods, user agents) of ECS documents ("" when absent)."""
+    """(paths, queries, bodies, methods, user agents) of ECS documents ("" when absent; one ``map`` per level)."""
     e = _E
-    url = [d.get("url", e) for d in docs]
-    request = [d.get("http", e).get("request", e) for d in docs]
+    docs = docs if isinstance(docs, list) else list(docs)
+    url = _get(docs, "url", e)
+    request = _get(_get(docs, "http", e), "request", e)
     return (
-        [u.get("path") or "" for u in url],
-        [u.get("query") or "" for u in url],
-        [r.get("body", e).get("content") or "" for r in request],
-        [r.get("method") or "" for r in request],
-        [d.get("user_agent", e).get("original") or "" for d in docs],
+        _or_empty(_get(url, "path")),
+        _or_empty(_get(url, "query")),
+        _or_empty(_get(_get(request, "body", e), "content")),
+        _or_empty(_get(request, "method")),
+        _or_empty(_get(_get(docs, "user_agent", e), "original")),
     )
+
+
+def _or_empty(values: list[Any]) -> list[str]:
+    return [v or "" for v in values]
 
 
 def _histograms(texts: list[str]) -> tuple[Matrix, npt.NDArray[np.int64]]:
@@ -86,8 +93,9 @@ def _histograms(texts: list[str]) -> tuple[Matrix, npt.NDArray[np.int64]]:
 def _entropy(hist: Matrix) -> Matrix:
     n = hist.sum(axis=1, keepdims=True)
     p = hist / np.maximum(n, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.where(p > 0, np.log2(p), 0.0)
+    logs = np.zeros_like(p)
+    seen = p > 0
+    logs[seen] = np.log2(p[seen])  # most bytes never occur: no log of 0
     return np.asarray(-(p * logs).sum(axis=1), dtype=np.float64)
 
 
@@ -129,14 +137,15 @@ class RequestContent:
                 np.add.at(seq, (np.searchsorted(starts, pos, side="right") - 1, kind), 1.0)
         floor = self.floor_
         unknown, max_param, n_params, segs, max_seg = [], [], [], [], []
+        known = self.param_names_
         for p, q in zip(paths, queries, strict=True):
-            parts = q.split("&") if q else []
-            n_params.append(len(parts))
-            unknown.append(sum(1 for x in parts if x.split("=", 1)[0] not in self.param_names_))
-            max_param.append(max((len(x) for x in parts), default=0))
             pieces = p.split("/")
             segs.append(len(pieces) - 1)
             max_seg.append(max(map(len, pieces)))
+            parts = q.split("&") if q else []
+            n_params.append(len(parts))
+            unknown.append(sum(x.split("=", 1)[0] not in known for x in parts) if parts else 0)
+            max_param.append(max(map(len, parts)) if parts else 0)
         columns = [
             np.log1p([len(p) for p in paths]), np.log1p([len(q) for q in queries]), np.log1p([len(b) for b in bodies]),
             np.array(segs, float), np.log1p(max_seg), np.array(n_params, float), np.array(unknown, float),

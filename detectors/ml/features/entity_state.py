@@ -9,11 +9,14 @@ default windows (1 and 15 minutes) that is 1,460 bytes of arrays per entity, plu
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from itertools import accumulate, repeat
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+from detectors.ml.features.sketch import Factorized, factorize
 
 IntArray = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -67,73 +70,61 @@ class EntityTable:
         """Array bytes per entity row (the index's key strings come on top)."""
         return sum(getattr(self, name)[0].nbytes for name in _ARRAYS)
 
-    def rows_for(self, keys: npt.NDArray[np.object_], bucket: IntArray,
-                 factorized: tuple[npt.NDArray[np.intp], list[Any]] | None = None) -> IntArray:  # fmt: skip
-        """Row of each event's entity (-1 when the event has none); new entities are added."""
-        codes, uniques = factorized if factorized is not None else pd.factorize(keys, use_na_sentinel=True)
-        rows = np.empty(len(uniques), dtype=np.int64)
-        index = self.index
-        first_bucket: IntArray | None = None
-        for i, key in enumerate(uniques if isinstance(uniques, list) else uniques.tolist()):
-            row = index.get(key)
-            if row is None:
-                if first_bucket is None:
-                    first_bucket = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
-                    np.minimum.at(first_bucket, codes[codes >= 0], bucket[codes >= 0])
-                row = self._add(key, int(first_bucket[i]))
-            rows[i] = row
-        out = np.full(len(codes), -1, dtype=np.int64)
-        valid = codes >= 0
-        out[valid] = rows[codes[valid]]
-        return out
+    def rows_for(self, keys: npt.NDArray[np.object_], bucket: IntArray, factorized: Factorized | None = None
+                 ) -> IntArray:  # fmt: skip
+        """Row of each event's entity (-1 when the event has none); new entities are added (first seen first)."""
+        codes, uniques = factorized if factorized is not None else factorize(keys)
+        rows = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last one for the missing keys (code -1)
+        rows[:-1] = np.fromiter(map(self.index.get, uniques, repeat(-1)), dtype=np.int64, count=len(uniques))
+        new = np.flatnonzero(rows[:-1] < 0)
+        if len(new):
+            first_bucket = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(first_bucket, codes[codes >= 0], bucket[codes >= 0])
+            rows[new] = self._add([uniques[i] for i in new.tolist()], first_bucket[new])
+        return np.asarray(rows[codes], dtype=np.int64)
 
-    def _add(self, key: str, bucket: int) -> int:
-        row = len(self.keys)
-        if row >= self.n_obs.shape[0]:
-            self._allocate(row + row // 4 + 1024)  # grow by a quarter: little slack
-        self.index[key] = row
-        self.keys.append(key)
-        for name in _ARRAYS:  # the row may have belonged to an evicted entity
-            getattr(self, name)[row] = -1 if name == "slot_bucket" else 0
-        self.first[row] = bucket
-        self.last[row] = bucket
-        return row
+    def _add(self, keys: list[Any], bucket: IntArray) -> IntArray:
+        """Rows for new entities (first seen in ``bucket``), after the existing ones."""
+        start, end = len(self.keys), len(self.keys) + len(keys)
+        capacity = self.n_obs.shape[0]
+        while capacity < end:
+            capacity += capacity // 4 + 1024  # grow by a quarter: little slack
+        if capacity > self.n_obs.shape[0]:
+            self._allocate(capacity)
+        self.index.update(zip(keys, range(start, end), strict=True))
+        self.keys += keys
+        for name in _ARRAYS:  # the rows may have belonged to evicted entities
+            getattr(self, name)[start:end] = -1 if name == "slot_bucket" else 0
+        self.first[start:end] = bucket
+        self.last[start:end] = bucket
+        return np.arange(start, end)
 
-    def update(self, rows: IntArray, bucket: IntArray, values: npt.NDArray[np.float64], latency: F64, bits: U32,
-               by_latency: IntArray | None = None) -> IntArray:  # fmt: skip
-        """Add events; returns the (row, bucket) pairs they touched, as ``row << 32 | bucket``.
-
-        ``by_latency``: the events' order by latency, when the caller sorted them already (shared by entity types)."""
-        if len(rows) == 0:
+    def add_groups(self, pr: IntArray, pb: IntArray, sums: F64, sketch: U32, p95: npt.NDArray[np.floating[Any]]
+                   ) -> IntArray:  # fmt: skip
+        """Add per-(row, bucket) aggregates (from :func:`group_events`); returns the pairs as ``row << 32 | bucket``."""
+        if not len(pr):
             return np.zeros(0, dtype=np.int64)
-        pair = rows * (1 << 32) + bucket
-        if by_latency is None:
-            by_latency = np.argsort(latency, kind="stable")
-        order = by_latency[np.argsort(pair[by_latency], kind="stable")]  # by pair, then latency: one sort for all
-        sorted_pair = pair[order]
-        starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
-        uniques = sorted_pair[starts]
-        counts = np.diff(np.r_[starts, len(order)])
-        pr, pb = uniques >> 32, uniques & 0xFFFFFFFF
-        sums = np.add.reduceat(values[order], starts, axis=0)
-        sketch = np.bitwise_or.reduceat(bits[order], starts, axis=0)
-        p95 = latency[order][starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]
-        slot = pb % self.slots
-        current = self.slot_bucket[pr, slot]
-        stale = current < pb
-        if stale.any():
-            r, s = pr[stale], slot[stale]
-            self.sums[r, s] = 0.0
-            self.sketch[r, s] = 0
-            self.lat[r, s] = 0.0
-            self.slot_bucket[r, s] = pb[stale]
+        k = self.slots
+        at = pr * k + pb % k  # flat (row, slot) indices: np.take and 1-D setitem beat 2-D fancy indexing
+        current = np.take(_flat(self.slot_bucket), at)
         ok = current <= pb  # a slot already holding a newer bucket: the event is too late for it
-        pr, pb, slot = pr[ok], pb[ok], slot[ok]
-        self.sums[pr, slot] += sums[ok].astype(np.float32)
-        self.sketch[pr, slot] |= sketch[ok]
-        self.lat[pr, slot] = np.maximum(self.lat[pr, slot], p95[ok].astype(np.float32))
+        if not ok.all():
+            pr, pb, at, current, sums, sketch, p95 = pr[ok], pb[ok], at[ok], current[ok], sums[ok], sketch[ok], p95[ok]
+        stale = current < pb  # the slot held an older bucket: it starts again from zero
+        _flat(self.slot_bucket)[at[stale]] = pb[stale]
+        flat_sums, flat_sketch = _flat(self.sums), _flat(self.sketch)
+        slot_sums, slot_sketch, slot_lat = (
+            np.take(flat_sums, at, axis=0),
+            np.take(flat_sketch, at, axis=0),
+            np.take(_flat(self.lat), at),
+        )
+        slot_sums[stale], slot_sketch[stale], slot_lat[stale] = 0.0, 0, 0.0
+        slot_sums += sums.astype(np.float32)
+        slot_sketch |= sketch
+        flat_sums[at], flat_sketch[at] = slot_sums, slot_sketch
+        _flat(self.lat)[at] = np.maximum(slot_lat, p95.astype(np.float32))
         np.maximum.at(self.last, pr, pb.astype(np.int32))
-        return np.asarray(uniques[ok], dtype=np.int64)
+        return np.asarray((pr << 32) | pb, dtype=np.int64)
 
     def evict(self, before_bucket: int, keep_rows: IntArray) -> IntArray | None:
         """Drop entities last active before ``before_bucket`` (except ``keep_rows``).
@@ -154,3 +145,120 @@ class EntityTable:
         mapping = np.full(n, -1, dtype=np.int64)
         mapping[survivors] = np.arange(len(survivors))
         return mapping
+
+
+def _flat(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """A view with the first two axes (row, slot) merged (raises rather than copy: writes must reach the table)."""
+    return np.reshape(array, (-1, *array.shape[2:]), copy=False)
+
+
+Groups = tuple[IntArray, IntArray, F64, U32, npt.NDArray[np.floating[Any]]]
+_STATUS: Final = (401, 403, 404, 429)  # counted one by one (METRICS 2-5), after requests and errors (>= 400)
+
+
+def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, status: IntArray, amounts: F64,
+                 latency: F64, bits: U32) -> list[Groups]:  # fmt: skip
+    """Events per (entity type, row, bucket), summed: ``(rows, buckets, sums, sketches, latency p95)`` per type.
+
+    ``rows``: (types, events), -1 where an event has no entity of a type; ``sizes``: the rows of each type;
+    ``amounts``: bytes out, input and output tokens. Sums are the METRICS (requests, errors, the four status
+    counts, then the amounts), in latency order within a group (ties in event order), and the p95 is a latency
+    in float32 (what the slots keep). When the amounts are whole numbers the order does not change the sums and
+    equal float32 latencies give the same p95: one sort of a combined key (type and row, bucket, float32 latency
+    rank) then groups every type at once."""
+    n = len(bucket)
+    if not n:
+        return [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2 + len(_STATUS) + amounts.shape[1])),
+                 np.zeros((0, bits.shape[1]), np.uint32), np.zeros(0)) for _ in sizes]  # fmt: skip
+    b0 = int(bucket.min())
+    span = int(bucket.max()) - b0 + 1
+    offsets = np.array([0, *accumulate(sizes)], dtype=np.int64)
+    shift = n.bit_length()
+    if int(offsets[-1]) * span >= 1 << (62 - shift) or not _whole(amounts) or bits.shape[1] % 2:
+        return _group_in_latency_order(rows, offsets, bucket, _values(status, amounts), latency, bits)
+    lat32 = latency.astype(np.float32)
+    by_latency = np.argsort(lat32)  # not stable: equal float32 latencies may come in any order
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_latency] = np.arange(n)
+    key = (((rows + offsets[:-1, None]) * span + (bucket - b0)) << shift) | rank
+    key = np.sort(key[rows >= 0])
+    event = by_latency[key & ((1 << shift) - 1)]
+    key >>= shift
+    starts, counts, label = _runs(key)
+    values = np.empty((len(starts), 2 + len(_STATUS) + amounts.shape[1]))
+    values[:, 0] = counts
+    kinds = np.bincount(label * 6 + _status_kind(status)[event], minlength=len(starts) * 6).reshape(-1, 6)
+    values[:, 1] = counts - kinds[:, 0]
+    values[:, 2:6] = kinds[:, 1:5]
+    values[:, 6:] = np.add.reduceat(np.take(amounts, event, axis=0), starts, axis=0)  # take: faster than [event]
+    words = np.take(np.ascontiguousarray(bits).view(np.uint64), event, axis=0)  # two sketches per word: half the work
+    sketch = np.bitwise_or.reduceat(words, starts, axis=0).view(np.uint32)
+    p95 = lat32[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
+    return _split(key[starts], span, b0, offsets, values, sketch, p95)
+
+
+def _group_in_latency_order(rows: IntArray, offsets: IntArray, bucket: IntArray, values: F64, latency: F64,
+                            bits: U32) -> list[Groups]:  # fmt: skip
+    """:func:`group_events` summing each group in latency order (fractional amounts: order matters)."""
+    n, b0 = len(bucket), int(bucket.min())
+    span = int(bucket.max()) - b0 + 1
+    if int(offsets[-1]) * span * n >= 1 << 62:  # the combined key does not fit: one type at a time
+        return [_group_in_latency_order(r[None], offsets[i : i + 2] - offsets[i], bucket, values, latency, bits)[0]
+                for i, r in enumerate(rows)]  # fmt: skip
+    by_latency = np.argsort(latency, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_latency] = np.arange(n)
+    key = ((rows + offsets[:-1, None]) * span + (bucket - b0)) * n + rank
+    key = np.sort(key[rows >= 0])
+    event = by_latency[key % n]
+    key //= n
+    starts, counts, _ = _runs(key)
+    sums = np.add.reduceat(np.take(values, event, axis=0), starts, axis=0)
+    sketch = np.bitwise_or.reduceat(np.take(bits, event, axis=0), starts, axis=0)
+    p95 = latency[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
+    return _split(key[starts], span, b0, offsets, sums, sketch, p95)
+
+
+def _split(group: IntArray, span: int, b0: int, offsets: IntArray, sums: F64, sketch: U32,
+           p95: npt.NDArray[np.floating[Any]]) -> list[Groups]:  # fmt: skip
+    """Per entity type: rows and buckets of the (sorted) groups, with their aggregates."""
+    gid, gb = np.divmod(group, span)
+    cuts = np.searchsorted(gid, offsets).tolist()
+    return [(gid[a:z] - off, gb[a:z] + b0, sums[a:z], sketch[a:z], p95[a:z])
+            for a, z, off in zip(cuts[:-1], cuts[1:], offsets[:-1].tolist(), strict=True)]  # fmt: skip
+
+
+def _runs(key: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Start, length and run number (per element) of the runs of equal values of a sorted array."""
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.empty(len(starts), dtype=np.int64)
+    counts[:-1] = starts[1:] - starts[:-1]
+    counts[-1:] = len(key) - starts[-1:]
+    return starts, counts, np.cumsum(first) - 1
+
+
+def _whole(amounts: F64) -> bool:
+    """Whole numbers whose sums are exact in float64 in any order."""
+    return bool(np.array_equal(amounts, np.trunc(amounts)) and float(np.abs(amounts).sum()) < 2.0**53)
+
+
+def _status_kind(status: IntArray) -> npt.NDArray[np.intp]:
+    """0 below 400, 1-4 the counted statuses (:data:`_STATUS`), 5 other errors."""
+    kind = np.where(status >= 400, 5, 0)
+    for i, code in enumerate(_STATUS, start=1):
+        kind[status == code] = i
+    return kind
+
+
+def _values(status: IntArray, amounts: F64) -> F64:
+    """Each event's METRICS (requests, errors, the counted statuses, the amounts)."""
+    values = np.empty((len(status), 2 + len(_STATUS) + amounts.shape[1]))
+    values[:, 0] = 1.0
+    values[:, 1] = status >= 400
+    for i, code in enumerate(_STATUS, start=2):
+        values[:, i] = status == code
+    values[:, 2 + len(_STATUS) :] = amounts
+    return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -26,20 +27,16 @@ def factorize(column: npt.NDArray[np.object_]) -> Factorized:
 
 
 def bits_of(column: npt.NDArray[np.object_], factorized: Factorized | None = None) -> U32:
-    """One bit (of 32) per distinct value, from a stable hash (crc32, not the salted ``hash``)."""
+    """One bit (of 32) per distinct value, from a stable hash (crc32, not the salted ``hash``); 0 when missing."""
     codes, uniques = factorized if factorized is not None else factorize(column)
     if len(_BIT_CACHE) > 1_000_000:
         _BIT_CACHE.clear()
-    ub = np.zeros(len(uniques), dtype=np.uint32)
-    for i, value in enumerate(uniques):
-        bit = _BIT_CACHE.get(value)
-        if bit is None:
-            bit = _BIT_CACHE[value] = 1 << (zlib.crc32(str(value).encode()) & 31)
-        ub[i] = bit
-    out = np.zeros(len(column), dtype=np.uint32)
-    valid = codes >= 0
-    out[valid] = ub[codes[valid]]
-    return out
+    ub = np.zeros(len(uniques) + 1, dtype=np.uint32)  # the last one for the missing values (code -1)
+    ub[:-1] = np.fromiter(map(_BIT_CACHE.get, uniques, repeat(0)), dtype=np.int64, count=len(uniques))
+    for i in np.flatnonzero(ub[:-1] == 0).tolist():  # not cached yet (a bit is never 0)
+        value = uniques[i]
+        ub[i] = _BIT_CACHE[value] = 1 << (zlib.crc32(str(value).encode()) & 31)
+    return np.asarray(ub[codes], dtype=np.uint32)
 
 
 def distinct(sketch: U32) -> Matrix:
