@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,17 +67,19 @@ def campaign_of(etype: str, key: str, requests: Counter[str], failures: Counter[
     return f"{ENTITY_FIELDS['source_ip']}={ip}"
 
 
-def _requests_by_ip(docs: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
-    """Requests and failed requests (status >= 400) per source IP."""
-    requests: Counter[str] = Counter()
+def _requests_by_ip(requests: Iterable[tuple[str | None, Any]]) -> tuple[Counter[str], Counter[str]]:
+    """Requests and failed requests (status >= 400) per source IP, from ``(source IP, status)`` pairs."""
+    by_ip: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    for doc in docs:
-        ip = doc.get("source", {}).get("ip")
+    for ip, status in requests:
         if ip:
-            requests[ip] += 1
-            status = doc.get("http", {}).get("response", {}).get("status_code")
+            by_ip[ip] += 1
             failures[ip] += type(status) is int and status >= 400
-    return requests, failures
+    return by_ip, failures
+
+
+def _ip_and_status(doc: dict[str, Any]) -> tuple[str | None, Any]:
+    return doc.get("source", {}).get("ip"), doc.get("http", {}).get("response", {}).get("status_code")
 
 
 def _iso(minute: int) -> str:
@@ -156,7 +158,7 @@ class _Runner:
         for (etype, value, minute), members in groups.items():
             top = max(members, key=lambda j: scores[j])
             features = self.model.explain("request", X[top : top + 1])[0]
-            campaign = campaign_of(etype, value, *_requests_by_ip([docs[j] for j in members]))
+            campaign = campaign_of(etype, value, *_requests_by_ip(_ip_and_status(docs[j]) for j in members))
             self._emit(etype, value, minute, 1, float(scores[top]), features, len(members),
                        [ids[j] for j in members][: self.max_ids], campaign)  # fmt: skip
 
@@ -171,18 +173,14 @@ class _Runner:
     def _window_events(self, etype: str, key: str, bucket: int) -> tuple[list[str], str | None]:
         """The first ``max_ids`` event ids of an entity's window, and its campaign (:func:`campaign_of`)."""
         found: list[str] = []
-        requests: Counter[str] = Counter()
-        failures: Counter[str] = Counter()
+        requests: list[tuple[str | None, Any]] = []
         hop = self.state.hop if self.state is not None else 1
         for _, cols in self.recent:
             rows = np.flatnonzero((cols.entities[etype] == key) & (cols.minute // hop == bucket))
             if len(found) < self.max_ids:
                 found += [cols.event_ids[j] for j in rows[: self.max_ids - len(found)].tolist()]
-            for ip, status in zip(cols.entities["source_ip"][rows].tolist(), cols.status[rows].tolist(), strict=True):
-                if ip:
-                    requests[ip] += 1
-                    failures[ip] += status >= 400
-        return found, campaign_of(etype, key, requests, failures)
+            requests += zip(cols.entities["source_ip"][rows].tolist(), cols.status[rows].tolist(), strict=True)
+        return found, campaign_of(etype, key, *_requests_by_ip(requests))
 
     def _emit(self, etype: str, key: str, minute: int, hop: int, score: float, features: list[dict[str, Any]],
               count: int, event_ids: list[str], campaign: str | None) -> None:  # fmt: skip

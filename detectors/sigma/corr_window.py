@@ -246,7 +246,6 @@ class SlidingCorrelator(Correlator):
         items = g.items
         span = self._span
         end = _after(items, items[at][0] + span)  # windows end at items[at:end]
-        lo = _at_or_after(items, items[at][0] - span)
         if not self._running:
             for j in range(at, end):
                 lo = _at_or_after(items, items[j][0] - span)
@@ -260,6 +259,7 @@ class SlidingCorrelator(Correlator):
             g.everything = _window(self.rule, items)
         if g.everything.bounds_subsets() and not g.everything.met(items, 0, len(items)):
             return []
+        lo = _at_or_after(items, items[at][0] - span)
         window = _window(self.rule, items[lo : at + 1])
         for j in range(at, end):
             if j > at:
