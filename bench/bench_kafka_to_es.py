@@ -9,7 +9,8 @@ and reads its peak RSS: once as an ingest-only worker (no rules: decode, parse, 
 letters, offsets) and once as the default worker (the shipped rules too), each with its own consumer group
 and indices. Baseline, measured in the same run on the same topic: a bare kafka-python consumer reading the
 records without processing them (the transport's own ceiling for one Python process).
-Figures only (median of the runs); never part of the test run's pass/fail.
+The worker's CPU time per event (user + system, all its threads) is printed beside its rate: on a shared or
+loaded machine it is the steadier figure. Figures only (median of the runs); never part of the test run's pass/fail.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,8 +63,13 @@ def bare_consume(bootstrap: str, topic: str, n: int) -> float:
     return n / elapsed
 
 
-def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> tuple[float, float]:
-    """(events/s, peak RSS MiB) of one `logwarden run` indexing n events (its own peak: VmHWM, read while it runs)."""
+def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> tuple[float, float, float]:
+    """(events/s, peak RSS MiB, CPU seconds) of one `logwarden run` indexing n events.
+
+    Peak RSS is the worker's own (VmHWM, read while it runs); CPU seconds are its user + system time, all threads
+    (the rusage of the children reaped meanwhile: the worker is the only one).
+    """
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     worker = subprocess.Popen(
         [sys.executable, "-m", "logwarden", "run", "--until-idle", "2"],
@@ -78,6 +85,8 @@ def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> t
             peak_kib = max(peak_kib, int(status.split("VmHWM:")[1].split()[0]))
         time.sleep(0.2)
     _, stderr = worker.communicate()
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
     if worker.returncode != 0:
         raise SystemExit(stderr[-2000:])
     elapsed = time.perf_counter() - started - 2.0  # minus the idle wait at the end
@@ -85,7 +94,7 @@ def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> t
     indexed = int(es.count(index=f"{prefix}-events")["count"])
     if indexed != n:
         raise SystemExit(f"indexed {indexed} of {n}")
-    return n / elapsed, peak_kib / 1024
+    return n / elapsed, peak_kib / 1024, cpu
 
 
 def main() -> None:
@@ -102,6 +111,7 @@ def main() -> None:
     bare: list[float] = []
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     rss: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu_us: dict[str, list[float]] = {mode: [] for mode in modes}
     for run in range(args.runs):
         run_id = uuid.uuid4().hex[:8]
         topic = f"bench-{run_id}"
@@ -124,17 +134,19 @@ def main() -> None:
             prefix = f"bench-{run_id}-{i}"
             mode_env = {**env, **extra, "LOGWARDEN_KAFKA_GROUP_ID": prefix, "LOGWARDEN_INDEX_PREFIX": prefix}
             subprocess.run([sys.executable, "-m", "logwarden", "setup"], env=mode_env, check=True, capture_output=True)
-            rate, peak = worker_run(mode_env, es, prefix, len(raws))
+            rate, peak, cpu = worker_run(mode_env, es, prefix, len(raws))
             rates[mode].append(rate)
             rss[mode].append(peak)
+            cpu_us[mode].append(cpu / len(raws) * 1e6)
             es.indices.delete(index=f"{prefix}-*")
-            line.append(f"{mode} {rate:,.0f}/s (peak RSS {peak:.0f} MiB)")
+            line.append(f"{mode} {rate:,.0f}/s ({cpu_us[mode][-1]:.0f} CPU µs/event, peak RSS {peak:.0f} MiB)")
         print(", ".join(line), flush=True)
     base = statistics.median(bare)
     print(f"median of {args.runs}: bare consumer {base:,.0f} events/s")
     for mode in modes:
-        rate = statistics.median(rates[mode])
+        rate, cpu = statistics.median(rates[mode]), statistics.median(cpu_us[mode])
         print(f"  logwarden run, {mode}: {rate:,.0f} events/s ({rate / base:.2f}x the bare consumer), "
+              f"{cpu:.0f} CPU µs/event (all threads; {1e6 / cpu:,.0f} events per CPU second), "
               f"peak RSS {max(rss[mode]):.0f} MiB")  # fmt: skip
 
 

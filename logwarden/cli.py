@@ -29,6 +29,7 @@ from logwarden.cli_common import ConfigOption, configure, err
 from logwarden.cli_models import register as register_model_commands
 from logwarden.cli_privacy import register as register_privacy_commands
 from logwarden.cli_rules import register as register_rule_commands
+from logwarden.collector import tune_collector
 from logwarden.errors import ConfigError, LogwardenError, ServiceUnavailable
 
 app = typer.Typer(
@@ -118,6 +119,7 @@ def run(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    tune_collector(settings.gc_gen0_threshold)
     up.set(1)
     logging.getLogger(__name__).info(
         "consuming %s from %s", ", ".join(settings.topics), settings.kafka_bootstrap_servers
@@ -211,6 +213,7 @@ def demo(
     pipeline = demo_pipeline(
         store_dir, ruleset, options, batch_size=settings.batch_size, on_alert=show, normalizer=normalizer, models=models
     )
+    tune_collector(settings.gc_gen0_threshold)
     progress = Progress(
         TextColumn("[bold]pipeline[/bold]"),
         BarColumn(),

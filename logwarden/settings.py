@@ -26,6 +26,7 @@ from pydantic_settings import (
 from ingest.enrich.config import EnrichmentConfig
 from ingest.parsers import PARSERS
 from ingest.privacy.config import PrivacyConfig
+from logwarden.collector import DEFAULT_GEN0_THRESHOLD
 from logwarden.errors import ConfigError
 
 ENV_PREFIX = "LOGWARDEN_"
@@ -94,6 +95,11 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     poll_timeout_s: float = Field(default=1.0, gt=0)
+    gc_gen0_threshold: int = Field(
+        default=DEFAULT_GEN0_THRESHOLD,
+        ge=700,
+        description="container allocations between two young garbage collections (CPython default 700)",
+    )
     # Privacy and enrichment (nested: LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY, LOGWARDEN_ENRICHMENT__GEOIP_CITY_DB)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     enrichment: EnrichmentConfig = Field(default_factory=EnrichmentConfig)
