@@ -21,8 +21,10 @@
 //! agent enrichment is likewise a call of `UserAgentEnricher.parse`.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard};
 
 use hmac::{Hmac, KeyInit, Mac};
 use pyo3::BoundObject;
@@ -449,57 +451,62 @@ fn python_ipv6_text(segments: &[u16; 8]) -> String {
 
 // --- the cheap tests: false guarantees that redaction / masking leave the string unchanged -----------------
 
-/// Substrings of `ingest.privacy.redact.TRIGGERS` other than "=" and ":" (those get the key/value test).
-const SECRET_TRIGGERS: [&str; 20] = [
-    "%3",
-    "earer",
-    "EARER",
-    "eyJ",
-    "AKIA",
-    "ASIA",
-    "-----BEGIN",
-    "sk-",
-    "_live_",
-    "_test_",
-    "hp_",
-    "ho_",
-    "hu_",
-    "hs_",
-    "hr_",
-    "github_pat_",
-    "xox",
-    "AIza",
-    "glpat-",
-    "hf_",
-];
 /// `ingest.privacy.redact._KV_SUFFIXES`
-const KV_SUFFIXES: [&str; 13] = [
-    "password",
-    "passwd",
-    "pwd",
-    "passphrase",
-    "token",
-    "key",
-    "secret",
-    "credential",
-    "credentials",
-    "signature",
-    "sig",
-    "authorization",
-    "auth",
+const KV_SUFFIXES: [&[u8]; 13] = [
+    b"password",
+    b"passwd",
+    b"pwd",
+    b"passphrase",
+    b"token",
+    b"key",
+    b"secret",
+    b"credential",
+    b"credentials",
+    b"signature",
+    b"sig",
+    b"authorization",
+    b"auth",
 ];
 
-/// False only when `redact_text` provably returns `text` unchanged.
-fn might_hold_secret(text: &str) -> bool {
-    if SECRET_TRIGGERS.iter().any(|t| text.contains(t)) {
-        return true;
+/// One of `ingest.privacy.redact.TRIGGERS` other than "=" and ":" starts at `b[i..]`.
+fn trigger_at(b: &[u8], i: usize) -> bool {
+    let rest = &b[i..];
+    let any = |words: &[&[u8]]| words.iter().any(|w| rest.starts_with(w));
+    match b[i] {
+        b'%' => rest.starts_with(b"%3"),
+        b'e' => any(&[b"earer", b"eyJ"]),
+        b'E' => rest.starts_with(b"EARER"),
+        b'A' => any(&[b"AKIA", b"ASIA", b"AIza"]),
+        b'-' => rest.starts_with(b"-----BEGIN"),
+        b's' => rest.starts_with(b"sk-"),
+        b'_' => any(&[b"_live_", b"_test_"]),
+        b'h' => any(&[b"hp_", b"ho_", b"hu_", b"hs_", b"hr_", b"hf_"]),
+        b'g' => any(&[b"github_pat_", b"glpat-"]),
+        b'x' => rest.starts_with(b"xox"),
+        _ => false,
     }
+}
+
+/// False only when `redact_text` provably returns `text` unchanged.
+///
+/// Without any of the trigger substrings (`might_hold_secret` in Python) nothing is searched. With only
+/// "=" or ":" among them, only key/value pairs and URL passwords can be found: a key/value secret needs a
+/// name ending with a secret word before the separator (tested here as Python does, on ASCII text), a URL
+/// password needs "@".
+fn might_hold_secret(text: &str) -> bool {
     let b = text.as_bytes();
-    if !b.iter().any(|&c| c == b'=' || c == b':') {
+    let mut separator = false;
+    for i in 0..b.len() {
+        match b[i] {
+            b'=' | b':' => separator = true,
+            _ if trigger_at(b, i) => return true,
+            _ => {}
+        }
+    }
+    if !separator {
         return false;
     }
-    // only key/value pairs can be found: a secret when the name before a separator ends with a secret word
-    if !text.is_ascii() || text.contains('@') {
+    if !text.is_ascii() || b.contains(&b'@') {
         return true; // str.lower() of non-ASCII text, or a password in a URL: let Python decide
     }
     for (sep, &c) in b.iter().enumerate() {
@@ -513,7 +520,7 @@ fn might_hold_secret(text: &str) -> bool {
         if j > 0 && (b[j - 1] == b'"' || b[j - 1] == b'\'') {
             j -= 1;
         }
-        let name = text[j.saturating_sub(24)..j].to_ascii_lowercase();
+        let name = b[j.saturating_sub(24)..j].to_ascii_lowercase();
         if KV_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             return true;
         }
@@ -534,10 +541,17 @@ fn might_mask(text: &str) -> bool {
     if text.contains('@') || text.contains("%40") {
         return true;
     }
-    let chars: Vec<char> = text.chars().collect();
+    if text.is_ascii() {
+        might_mask_chars(text.bytes().map(char::from), text.len())
+    } else {
+        might_mask_chars(text.chars(), text.chars().count())
+    }
+}
+
+fn might_mask_chars<I: Iterator<Item = char> + Clone>(chars: I, len: usize) -> bool {
     // _NUMBER_RUN: \d(?:[ .()/-]{0,2}\d){7,}
     let (mut run, mut seps, mut number_run) = (0usize, 0usize, false);
-    for &c in &chars {
+    for c in chars.clone() {
         if maybe_digit(c) {
             run = if run > 0 && seps <= 2 { run + 1 } else { 1 };
             seps = 0;
@@ -559,37 +573,37 @@ fn might_mask(text: &str) -> bool {
     if !number_run {
         return false;
     }
-    if chars.contains(&'+') {
-        return true;
-    }
     // card candidates: _DIGIT_GROUPS = \d+(?:[ -]\d+)* spanning 13 characters or more
     let (mut span, mut digits_in_a_row) = (0usize, 0usize);
     let mut prev: Option<char> = None;
-    for (i, &c) in chars.iter().enumerate() {
+    let mut pending_join = false; // a " " or "-" right after a digit: joins when a digit follows
+    let mut zero_start = false; // a "0" not after an ASCII word character: a phone if a digit follows
+    for c in chars.take(len) {
+        if c == '+' {
+            return true;
+        }
         if maybe_digit(c) {
-            span += 1;
+            if zero_start {
+                return true;
+            }
+            span = if pending_join || prev.is_some_and(maybe_digit) {
+                span + 1 + usize::from(pending_join)
+            } else {
+                1
+            };
+            pending_join = false;
             digits_in_a_row += 1;
             if span >= 13 || digits_in_a_row >= 4 {
                 return true;
             }
-            // a trunk "0" (after no word character) or a "\b00" international prefix
-            if c == '0' && chars.get(i + 1).copied().is_some_and(maybe_digit) {
-                let after_ascii_word = prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == '_');
-                if !after_ascii_word {
-                    return true;
-                }
-            }
+            zero_start = c == '0' && !prev.is_some_and(|p| p.is_ascii_alphanumeric() || p == '_');
         } else {
-            digits_in_a_row = 0;
-            let joins = matches!(c, ' ' | '-')
-                && span > 0
-                && prev.is_some_and(maybe_digit)
-                && chars.get(i + 1).copied().is_some_and(maybe_digit);
-            if joins {
-                span += 1;
-            } else {
+            pending_join = matches!(c, ' ' | '-') && prev.is_some_and(maybe_digit);
+            if !pending_join {
                 span = 0;
             }
+            digits_in_a_row = 0;
+            zero_start = false;
         }
         prev = Some(c);
     }
@@ -607,13 +621,41 @@ struct ApiAccess {
     key_id: Option<Py<PyString>>,
     string_leaf: Option<Py<PyAny>>,
     ua_parse: Option<Py<PyAny>>,
+    /// per leaf: input string -> final value (strings repeat all day: routes, user agents, users, IPs)
+    cache: Mutex<Vec<LeafCache>>,
+}
+
+/// Leaves whose values are unique per event: not cached.
+const UNCACHED: [usize; 3] = [TIMESTAMP, EVENT_ID, REQUEST_ID];
+/// Entries per leaf cache; a full cache is emptied (as the Python caches of the privacy pass are).
+const CACHE_SIZE: usize = 16_384;
+
+type LeafCache = HashMap<Box<str>, Cached, ahash::RandomState>;
+
+/// A final value and the kinds its computation found (`logwarden.privacy.redacted` / `masked`).
+struct Cached {
+    value: Py<PyAny>,
+    kinds: Option<Box<Kinds>>,
+}
+
+#[derive(Default)]
+struct Kinds {
+    redacted: Vec<String>,
+    masked: Vec<String>,
 }
 
 /// What one call collects besides the document.
-struct Found {
-    redacted: Vec<String>,
-    masked: Vec<String>,
-    memo: Option<(String, Py<PyString>)>,
+struct Found<'c> {
+    kinds: Kinds,
+    cache: Option<MutexGuard<'c, Vec<LeafCache>>>,
+}
+
+fn add_kinds(into: &mut Vec<String>, kinds: &[String]) {
+    for kind in kinds {
+        if !into.contains(kind) {
+            into.push(kind.clone());
+        }
+    }
 }
 
 fn set<'py>(
@@ -639,28 +681,16 @@ fn set_child<'py>(
     }
 }
 
-fn merge(into: &mut Vec<String>, kinds: &Bound<'_, PyAny>) -> PyResult<()> {
+fn extract_kinds(kinds: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
     for kind in kinds.try_iter()? {
-        let kind: String = kind?.extract()?;
-        if !into.contains(&kind) {
-            into.push(kind);
-        }
+        out.push(kind?.extract()?);
     }
-    Ok(())
+    Ok(out)
 }
 
 impl ApiAccess {
-    fn pseudonymize<'py>(
-        &self,
-        py: Python<'py>,
-        value: &str,
-        found: &mut Found,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        if let Some((last, out)) = &found.memo
-            && last == value
-        {
-            return Ok(out.bind(py).clone().into_any());
-        }
+    fn pseudonym_text(&self, value: &str) -> PyResult<String> {
         let Some(mac) = &self.mac else {
             return Err(PyValueError::new_err("no pseudonymization key"));
         };
@@ -673,26 +703,51 @@ impl ApiAccess {
             text.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
             text.push(char::from_digit(u32::from(byte & 15), 16).unwrap_or('0'));
         }
-        let out = PyString::new(py, &text);
-        found.memo = Some((value.to_owned(), out.clone().unbind()));
-        Ok(out.into_any())
+        Ok(text)
     }
 
+    /// `PrivacyPass.string_leaf(value, flags)`: the new value and the kinds found.
     fn call<'py>(
         &self,
         py: Python<'py>,
         value: &str,
         op: Op,
-        found: &mut Found,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<(Bound<'py, PyAny>, Option<Box<Kinds>>)> {
         let Some(string_leaf) = &self.string_leaf else {
             return Err(PyValueError::new_err("no privacy pass to ask"));
         };
         let result = string_leaf.bind(py).call1((value, op.flags))?;
         let result = result.cast::<PyTuple>()?;
-        merge(&mut found.redacted, &result.get_item(1)?)?;
-        merge(&mut found.masked, &result.get_item(2)?)?;
-        result.get_item(0)
+        let kinds = Kinds {
+            redacted: extract_kinds(&result.get_item(1)?)?,
+            masked: extract_kinds(&result.get_item(2)?)?,
+        };
+        let kinds = if kinds.redacted.is_empty() && kinds.masked.is_empty() {
+            None
+        } else {
+            Some(Box::new(kinds))
+        };
+        Ok((result.get_item(0)?, kinds))
+    }
+
+    /// The final value of a string at `leaf` (not dropped) and the kinds found, computed.
+    fn compute<'py>(
+        &self,
+        py: Python<'py>,
+        op: Op,
+        value: &str,
+    ) -> PyResult<(Bound<'py, PyAny>, Option<Box<Kinds>>)> {
+        Ok(match op.action {
+            PSEUDO => (
+                PyString::new(py, &self.pseudonym_text(value)?).into_any(),
+                None,
+            ),
+            CALL => self.call(py, value, op)?,
+            CHECK if (op.scan && might_hold_secret(value)) || (op.mask && might_mask(value)) => {
+                self.call(py, value, op)?
+            }
+            _ => (PyString::new(py, value).into_any(), None),
+        })
     }
 
     /// The final value of a string at `leaf`; None = removed.
@@ -701,18 +756,46 @@ impl ApiAccess {
         py: Python<'py>,
         leaf: usize,
         value: &str,
-        found: &mut Found,
+        found: &mut Found<'_>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let op = self.ops[leaf];
-        Ok(Some(match op.action {
-            DROP => return Ok(None),
-            PSEUDO => self.pseudonymize(py, value, found)?,
-            CALL => self.call(py, value, op, found)?,
-            CHECK if (op.scan && might_hold_secret(value)) || (op.mask && might_mask(value)) => {
-                self.call(py, value, op, found)?
+        if op.action == DROP {
+            return Ok(None);
+        }
+        let cache = match &mut found.cache {
+            Some(caches) if !UNCACHED.contains(&leaf) => &mut caches[leaf],
+            _ => {
+                let (out, kinds) = self.compute(py, op, value)?;
+                if let Some(kinds) = kinds {
+                    add_kinds(&mut found.kinds.redacted, &kinds.redacted);
+                    add_kinds(&mut found.kinds.masked, &kinds.masked);
+                }
+                return Ok(Some(out));
             }
-            _ => PyString::new(py, value).into_any(),
-        }))
+        };
+        if let Some(hit) = cache.get(value) {
+            if let Some(kinds) = &hit.kinds {
+                add_kinds(&mut found.kinds.redacted, &kinds.redacted);
+                add_kinds(&mut found.kinds.masked, &kinds.masked);
+            }
+            return Ok(Some(hit.value.bind(py).clone()));
+        }
+        let (out, kinds) = self.compute(py, op, value)?;
+        if let Some(kinds) = &kinds {
+            add_kinds(&mut found.kinds.redacted, &kinds.redacted);
+            add_kinds(&mut found.kinds.masked, &kinds.masked);
+        }
+        if cache.len() >= CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(
+            value.into(),
+            Cached {
+                value: out.clone().unbind(),
+                kinds,
+            },
+        );
+        Ok(Some(out))
     }
 
     /// A parser constant: interned, and only looked at when the plan does more than keep it.
@@ -767,10 +850,10 @@ impl ApiAccess {
     }
 
     fn build<'py>(&self, py: Python<'py>, e: &Event<'_>) -> PyResult<Bound<'py, PyDict>> {
+        // try_lock: a callback into Python may let another thread in, which then runs without the cache
         let mut found = Found {
-            redacted: Vec::new(),
-            masked: Vec::new(),
-            memo: None,
+            kinds: Kinds::default(),
+            cache: self.cache.try_lock().ok(),
         };
         let f = &mut found;
         let doc = PyDict::new(py);
@@ -1142,8 +1225,9 @@ impl ApiAccess {
         &self,
         py: Python<'py>,
         doc: &Bound<'py, PyDict>,
-        mut found: Found,
+        found: Found<'_>,
     ) -> PyResult<()> {
+        let mut found = found.kinds;
         if self.key_id.is_none() && found.redacted.is_empty() && found.masked.is_empty() {
             return Ok(());
         }
@@ -1228,6 +1312,7 @@ impl ApiAccess {
             key_id: key_id.map(Bound::unbind),
             string_leaf,
             ua_parse,
+            cache: Mutex::new((0..LEAVES.len()).map(|_| LeafCache::default()).collect()),
         })
     }
 
@@ -1240,13 +1325,8 @@ impl ApiAccess {
     }
 
     /// The pseudonym of `value` (for the self-check against `Pseudonymizer.pseudonym`).
-    fn pseudonym(&self, py: Python<'_>, value: &str) -> PyResult<String> {
-        let mut found = Found {
-            redacted: Vec::new(),
-            masked: Vec::new(),
-            memo: None,
-        };
-        self.pseudonymize(py, value, &mut found)?.extract()
+    fn pseudonym(&self, value: &str) -> PyResult<String> {
+        self.pseudonym_text(value)
     }
 }
 
