@@ -13,6 +13,9 @@ WORKDIR /app
 # (rules/, dashboards/, deploy/), so relative paths behave as in a checkout
 COPY . /app
 
+# python:3.11-slim has no Rust toolchain: the optional native fast path (native/, ingest._native) is not
+# built here and the worker runs the pure-Python chain (same documents, slower). To build it, install cargo
+# (rustup, 1.88+) in this stage before `pip install .`; setuptools-rust then compiles it (about 40 s).
 RUN pip install --no-cache-dir . \
     && rm -rf /app/build /app/*.egg-info \
     && groupadd --system --gid 10001 logwarden \

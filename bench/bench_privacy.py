@@ -6,9 +6,12 @@ Baseline: ``orjson.loads`` of the same raw lines, in the same run. Reported, as 
 
 - decode + parse + normalize (no transform);
 - the same plus the default privacy chain (minimize, pseudonymize, redact, mask) and ``orjson.dumps`` of the
-  result: the project target (100k events/s on one core) is for this row; it runs what
-  ``build_privacy_transforms`` builds (the fused single pass), and the row below it runs the four separate
-  reference transforms (``build_reference_transforms``) on the same records;
+  result: the project target (100k events/s on one core) is for this row; it runs what ``Normalizer`` runs in
+  production with what ``build_privacy_transforms`` builds (the fused single pass): the native fast path
+  (:mod:`ingest.native`) when the extension is built, with the share of events it handled in the ``native``
+  column. The rows marked ``(Python)`` force the pure-Python chain (``Normalizer(..., native=False)``) on the
+  same records: the baseline of the native rows. The 4-step row runs the four separate reference transforms
+  (``build_reference_transforms``);
 - plus sealing (AES-256-GCM of the identifiers), then plus enrichment (related, user agent; ``--geoip`` adds
   GeoIP on a small generated database, which needs the dev dependency ``mmdb-writer``);
 - each transform alone, on already normalized documents (fresh copies, not timed).
@@ -20,6 +23,7 @@ use ``--clock cpu`` (``time.process_time``, CPU time of this process) when other
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import tempfile
 import time
@@ -32,6 +36,7 @@ from typing import Any
 import orjson
 
 from ingest.enrich.config import EnrichmentConfig, build_enrichment_transforms
+from ingest.native import available as native_available
 from ingest.pipeline import Normalizer, Transform
 from ingest.privacy import config as privacy_config
 from ingest.privacy.config import PrivacyConfig, build_privacy_transforms
@@ -56,6 +61,22 @@ def median_seconds(fn: Callable[[], object], runs: int, setup: Callable[[], None
         fn()
         times.append(clock() - started)
     return statistics.median(times)
+
+
+def make_normalizer(transforms: Sequence[Transform], native: bool) -> Normalizer:
+    try:
+        return Normalizer(transforms, native=native)
+    except TypeError:  # trees older than the native fast path
+        return Normalizer(transforms)
+
+
+def native_share(normalizer: Normalizer, raws: list[bytes]) -> str:
+    """Share of ``raws`` the native fast path handles ("-" when the normalizer does not use it)."""
+    fast = getattr(normalizer, "_fast", None)
+    if fast is None:
+        return "-"
+    handled = sum(fast(raw) is not None for raw in raws)
+    return f"{handled / len(raws):.1%}"
 
 
 def geoip_config(directory: Path) -> EnrichmentConfig:
@@ -105,8 +126,8 @@ def main() -> None:
         enrich_config = geoip_config(Path(tmp)) if args.geoip else EnrichmentConfig()
         enrichment = build_enrichment_transforms(enrich_config)
 
-        def pipeline(transforms: Sequence[Transform], serialize: bool) -> Callable[[], object]:
-            normalizer = Normalizer(transforms)
+        def pipeline(transforms: Sequence[Transform], serialize: bool, native: bool = True) -> Callable[[], object]:
+            normalizer = make_normalizer(transforms, native)
 
             def run() -> object:
                 events, _ = normalizer.normalize_all(records)
@@ -121,19 +142,24 @@ def main() -> None:
             for raw in raws:
                 orjson.loads(raw)
 
-        rows: list[tuple[str, float]] = [
-            ("baseline orjson.loads", median_seconds(baseline, args.runs)),
-            ("parse + normalize", median_seconds(pipeline([], False), args.runs)),
-            ("parse + normalize + dumps", median_seconds(pipeline([], True), args.runs)),
-            ("  + privacy (target row)", median_seconds(pipeline(privacy, True), args.runs)),
-            ("  + privacy, 4-step reference chain", median_seconds(pipeline(reference, True), args.runs)),
-            ("  + privacy + sealing", median_seconds(pipeline(sealing, True), args.runs)),
-            ("  + enrichment + privacy", median_seconds(pipeline([*enrichment, *privacy], True), args.runs)),
-            (
-                "  + enrichment + privacy + sealing",
-                median_seconds(pipeline([*enrichment, *sealing], True), args.runs),
-            ),
+        # rows without a suffix run what Normalizer runs in production (the native fast path where it applies,
+        # see the "native" column); "(Python)" rows force the pure-Python chain on the same records
+        cases: list[tuple[str, Sequence[Transform], bool, bool]] = [
+            ("parse + normalize", [], False, True),
+            ("parse + normalize (Python)", [], False, False),
+            ("parse + normalize + dumps", [], True, True),
+            ("  + privacy (target row)", privacy, True, True),
+            ("  + privacy (Python, fused pass)", privacy, True, False),
+            ("  + privacy, 4-step reference chain", reference, True, False),
+            ("  + privacy + sealing", sealing, True, True),
+            ("  + enrichment + privacy", [*enrichment, *privacy], True, True),
+            ("  + enrichment + privacy (Python)", [*enrichment, *privacy], True, False),
+            ("  + enrichment + privacy + sealing", [*enrichment, *sealing], True, True),
         ]
+        rows: list[tuple[str, float, str]] = [("baseline orjson.loads", median_seconds(baseline, args.runs), "")]
+        for name, transforms, serialize, native in cases:
+            seconds = median_seconds(pipeline(transforms, serialize, native), args.runs)
+            rows.append((name, seconds, native_share(make_normalizer(transforms, native), raws)))
 
         # each transform alone on normalized documents, in chain order (fresh copies per run)
         parsed, _ = Normalizer().normalize_all(records)
@@ -173,10 +199,12 @@ def main() -> None:
                 )
 
     base = rows[0][1]
-    print(f"events: {n}, runs: {args.runs} (median), geoip: {args.geoip}, clock: {args.clock}")
-    print(f"{'stage':38} {'events/s':>12} {'µs/event':>9} {'x baseline':>10}")
-    for name, seconds in rows:
-        print(f"{name:38} {n / seconds:>12,.0f} {seconds / n * 1e6:>9.2f} {seconds / base:>10.1f}")
+    print(f"events: {n}, runs: {args.runs} (median), geoip: {args.geoip}, clock: {args.clock}, gc: {gc.isenabled()}")
+    print(f"native extension: {'loaded' if native_available() else 'not built'} (native column: share of events")
+    print("handled natively, the rest falls back to the Python chain; '-' = the Python chain runs)")
+    print(f"{'stage':38} {'events/s':>12} {'µs/event':>9} {'x baseline':>10} {'native':>8}")
+    for name, seconds, share in rows:
+        print(f"{name:38} {n / seconds:>12,.0f} {seconds / n * 1e6:>9.2f} {seconds / base:>10.1f} {share:>8}")
     print("\neach transform alone (normalized documents as input):")
     for name, seconds in single:
         print(f"  {name[:60]:60} {seconds / n * 1e6:>7.2f} µs/event")

@@ -30,11 +30,37 @@ def document_id(record: Record) -> str:
 
 @dataclass
 class Normalizer:
-    """Parse, then apply the transforms in order. Every failure becomes a :class:`DeadLetter`."""
+    """Parse, then apply the transforms in order. Every failure becomes a :class:`DeadLetter`.
+
+    ``api_access`` records take the native fast path (:mod:`ingest.native`) when the extension is built and
+    reproduces ``transforms`` exactly; a record it does not handle, and every other source, runs the Python
+    chain below (the reference semantics). ``native=False`` always runs the Python chain.
+    """
 
     transforms: Sequence[Transform] = field(default_factory=tuple)
+    native: bool = True
+    _fast: Callable[[bytes], dict[str, Any] | None] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.native:
+            from ingest.native import fast_path  # imported here: it imports the privacy and enrichment steps
+
+            self._fast = fast_path(self.transforms)
+
+    @property
+    def uses_native(self) -> bool:
+        """True when api_access records take the native fast path."""
+        return self._fast is not None
 
     def normalize(self, record: Record) -> NormalizedEvent | DeadLetter:
+        if self._fast is not None and record.source == "api_access":
+            try:
+                doc = self._fast(record.value)
+            except Exception:  # a failing callback (user agent parser ...): the Python chain decides and reports
+                log.warning("native fast path failed on %s/%d/%d", record.topic, record.partition, record.offset)
+                doc = None
+            if doc is not None:
+                return NormalizedEvent(document_id(record), doc, record)
         try:
             doc = get_parser(record.source)(record.value)
         except ParseError as exc:

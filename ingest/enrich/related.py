@@ -78,7 +78,9 @@ class RelatedEnricher:
     def __init__(
         self, ip_fields: Iterable[str] = DEFAULT_IP_FIELDS, user_fields: Iterable[str] = DEFAULT_USER_FIELDS
     ) -> None:
-        self._tree = _tree({"user": list(user_fields), "ip": list(ip_fields)})
+        self.ip_fields = tuple(ip_fields)
+        self.user_fields = tuple(user_fields)
+        self._tree = _tree({"user": list(self.user_fields), "ip": list(self.ip_fields)})
 
     def __repr__(self) -> str:
         return "RelatedEnricher()"

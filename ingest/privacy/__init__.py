@@ -14,6 +14,11 @@ These five are the reference semantics. When the chain starts with minimization,
 :class:`~ingest.privacy.fused.PrivacyPass` that walks each document once over a per-source compiled plan and
 gives exactly the same output (tested against the separate steps).
 
+For ``api_access`` records, :mod:`ingest.native` goes one step further when the optional Rust extension is built:
+decoding, parsing, enrichment and the fused pass in one native call, from the pass's own compiled plan, asking
+the pass (:meth:`~ingest.privacy.fused.PrivacyPass.string_leaf`) for every string that redaction or masking
+could change, and falling back to the Python chain for anything unusual (tested against it).
+
 Each transform is a callable ``dict -> dict`` (:data:`ingest.pipeline.Transform`) that changes the document
 in place and returns it. None of them puts a value of the document into an exception message or a log line.
 """

@@ -117,6 +117,28 @@ class PrivacyPass:
     def __repr__(self) -> str:  # the steps' reprs never show a key
         return f"PrivacyPass({', '.join(map(repr, self.steps))})"
 
+    # --- what the native fast path (ingest/native.py) reads: the compiled plan and the string steps ---------
+
+    @property
+    def pseudonymizer(self) -> Pseudonymizer | None:
+        """The pseudonymization step of the pass, if any."""
+        return self._pseudonymizer
+
+    @property
+    def sealer(self) -> Sealer | None:
+        """The sealing step of the pass, if any."""
+        return self._sealer
+
+    def plan_for(self, source: str) -> Plan:
+        """The compiled plan of documents whose ``logwarden.source`` is ``source`` (read-only)."""
+        return self._plans.get(source, self._default)
+
+    def string_leaf(self, value: str, flags: int) -> _StringResult:
+        """What the steps make of the string ``value`` at a leaf with ``flags`` (after sealing), through the
+        same cache as the walk: ``(new value, kinds redacted, kinds masked)``."""
+        hit = self._strings[flags].get(value)
+        return hit if hit is not None else self._string(value, flags)
+
     def _check(self) -> None:
         changed: set[str] = set()  # fields a step reads or changes (besides redaction)
         skip: set[str] = set()

@@ -112,12 +112,17 @@ class Pseudonymizer:
         self.key_id = key_id
         self.fields = tuple(fields)
         self._tree: Tree = build_tree(self.fields)
+        self._key = bytes(key)
         self._mac = hmac.new(key, digestmod=hashlib.sha256)
         self._prefix = f"ps_{key_id}_"
         self.pseudonym = lru_cache(maxsize=cache_size)(self._compute)
 
     def __repr__(self) -> str:  # never the key
         return f"Pseudonymizer(key_id={self.key_id!r}, fields={len(self.fields)})"
+
+    def native_key(self) -> bytes:
+        """The key, for the native fast path only (:mod:`ingest.native` hands it to the extension): never log it."""
+        return self._key
 
     def _compute(self, value: str) -> str:
         mac = self._mac.copy()
