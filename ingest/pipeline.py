@@ -56,7 +56,10 @@ class Normalizer:
         if self._fast is not None and record.source == "api_access":
             try:
                 doc = self._fast(record.value)
-            except Exception:  # a failing callback (user agent parser ...): the Python chain decides and reports
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # a failing callback (user agent parser ...) or a panic in the extension (PyO3's
+                # PanicException is a BaseException): the Python chain decides and reports
                 log.warning("native fast path failed on %s/%d/%d", record.topic, record.partition, record.offset)
                 doc = None
             if doc is not None:

@@ -367,3 +367,33 @@ def test_dead_letters_come_from_the_python_parser() -> None:
     raw = (GOLDEN / "status_not_a_number.raw").read_bytes()
     result = Normalizer(CONFIGS["default"]()).normalize(Record("api_access", raw))
     assert isinstance(result, DeadLetter) and result.reason == "bad_field"
+
+
+class PanicException(BaseException):  # what PyO3 raises when Rust code panics: not an Exception
+    pass
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("callback failed"), PanicException("index out of bounds")])
+def test_a_failing_fast_path_falls_back_to_the_python_chain(failure: BaseException) -> None:
+    raw = (GOLDEN / "login_failure.raw").read_bytes()
+    expected = Normalizer(CONFIGS["default"](), native=False).normalize(Record("api_access", raw))
+    normalizer = Normalizer(CONFIGS["default"]())
+
+    def failing(value: bytes) -> dict[str, Any] | None:
+        raise failure
+
+    normalizer._fast = failing
+    got = normalizer.normalize(Record("api_access", raw))
+    assert isinstance(got, NormalizedEvent) and isinstance(expected, NormalizedEvent)
+    assert orjson.dumps(got.doc) == orjson.dumps(expected.doc)
+
+
+def test_an_interrupt_in_the_fast_path_is_not_swallowed() -> None:
+    normalizer = Normalizer(CONFIGS["default"]())
+
+    def interrupted(value: bytes) -> dict[str, Any] | None:
+        raise KeyboardInterrupt
+
+    normalizer._fast = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        normalizer.normalize(Record("api_access", (GOLDEN / "login_failure.raw").read_bytes()))
