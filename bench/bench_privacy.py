@@ -16,8 +16,11 @@ Baseline: ``orjson.loads`` of the same raw lines, in the same run. Reported, as 
   GeoIP on a small generated database, which needs the dev dependency ``mmdb-writer``);
 - each transform alone, on already normalized documents (fresh copies, not timed).
 
-Figures only; never part of the test run's pass/fail. The machines are small and noisy: compare ratios, and
-use ``--clock cpu`` (``time.process_time``, CPU time of this process) when other work shares the machine.
+Records go through in batches of ``--batch-size`` (one batch alive at a time, as in the worker), with the
+worker's garbage-collector settings (``--gc worker``, :func:`logwarden.collector.tune_collector`; ``default`` =
+CPython's thresholds, ``off`` = no cyclic collector). Figures only; never part of the test run's pass/fail.
+The machines are small and noisy: compare ratios, and use ``--clock cpu`` (``time.process_time``, CPU time
+of this process) when other work shares the machine.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ingest.privacy.config import PrivacyConfig, build_privacy_transforms
 from ingest.privacy.encrypt import generate_key
 from ingest.records import Record
 from ingest.sources.synthetic import generate_api_access, to_json_line
+from logwarden.collector import tune_collector
 
 KEY = "bench-pseudonymization-key-0123456789abcdef"
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -108,6 +112,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--geoip", action="store_true", help="add GeoIP (needs mmdb-writer to build a database)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="cpu = process time (loaded machines)")
+    parser.add_argument("--batch-size", type=int, default=1000, help="records per batch (the worker's default)")
+    parser.add_argument(
+        "--gc",
+        choices=("worker", "default", "off"),
+        default="worker",
+        help="collector settings: the worker's (logwarden.collector.tune_collector), CPython's defaults, or off",
+    )
     args = parser.parse_args()
     global clock
     clock = CLOCKS[args.clock]
@@ -116,6 +127,10 @@ def main() -> None:
     raws = [to_json_line(e) for e in islice(stream, args.events)]
     records = [Record("api_access", raw, "bench", 0, i) for i, raw in enumerate(raws)]
     n = len(records)
+    if args.gc == "worker":
+        tune_collector()  # what `logwarden run` and `logwarden demo` do before their loop
+    elif args.gc == "off":
+        gc.disable()
 
     privacy = build_privacy_transforms(PrivacyConfig(pseudonymization_key=KEY))
     reference = build_reference_transforms(PrivacyConfig(pseudonymization_key=KEY))
@@ -130,11 +145,12 @@ def main() -> None:
             normalizer = make_normalizer(transforms, native)
 
             def run() -> object:
-                events, _ = normalizer.normalize_all(records)
-                if serialize:
-                    for event in events:
-                        orjson.dumps(event.doc)
-                return events
+                for start in range(0, n, args.batch_size):  # batch by batch, as the worker: one batch alive at a time
+                    events, _ = normalizer.normalize_all(records[start : start + args.batch_size])
+                    if serialize:
+                        for event in events:
+                            orjson.dumps(event.doc)
+                return None
 
             return run
 
@@ -199,7 +215,8 @@ def main() -> None:
                 )
 
     base = rows[0][1]
-    print(f"events: {n}, runs: {args.runs} (median), geoip: {args.geoip}, clock: {args.clock}, gc: {gc.isenabled()}")
+    print(f"events: {n}, runs: {args.runs} (median), geoip: {args.geoip}, clock: {args.clock}, "
+          f"gc: {args.gc} {gc.get_threshold() if gc.isenabled() else 'off'}, batches of {args.batch_size}")  # fmt: skip
     print(f"native extension: {'loaded' if native_available() else 'not built'} (native column: share of events")
     print("handled natively, the rest falls back to the Python chain; '-' = the Python chain runs)")
     print(f"{'stage':38} {'events/s':>12} {'µs/event':>9} {'x baseline':>10} {'native':>8}")
