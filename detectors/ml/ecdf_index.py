@@ -20,13 +20,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from detectors.ml.jit import jit
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -101,24 +101,11 @@ class KnotIndex:
         return le, lt
 
 
-def _jit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """numba's ``njit``, cached on disk (``__pycache__`` or the user's cache directory) when one is writable: else
-    compiled in each process (about a second, at the first call)."""
-
-    def wrap(fn: Callable[..., Any]) -> Any:
-        try:
-            return njit(cache=True, nogil=True, **options)(fn)
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            return njit(nogil=True, **options)(fn)
-
-    return wrap
-
-
 #: The frozen ECDFs: knots, each column's first and last knot, training values <= and < each knot.
 Ecdf = tuple[F64, I64, I64, F64, F64]
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _find(knots, nodes, cells, j, v):  # type: ignore[no-untyped-def]
     """The last knot <= ``v`` (-1 when none), starting at column ``j``'s grid; ``v`` is not NaN."""
     node = j
@@ -147,7 +134,7 @@ def _find(knots, nodes, cells, j, v):  # type: ignore[no-untyped-def]
     return s - 1
 
 
-@_jit()
+@jit()
 def _last_le(knots, nodes, cells, x, out):  # type: ignore[no-untyped-def]
     """Fill ``out`` (see :meth:`KnotIndex.last_le`); False when a value is NaN (the caller searches instead)."""
     n, d = x.shape
@@ -160,7 +147,7 @@ def _last_le(knots, nodes, cells, x, out):  # type: ignore[no-untyped-def]
     return True
 
 
-@_jit()
+@jit()
 def _counts(knots, first, last, count_le, count_lt, nodes, cells, x, le, lt):  # type: ignore[no-untyped-def]
     """Fill ``le`` and ``lt`` (see :meth:`KnotIndex.counts`) with the operations of the numpy expressions they
     replace, in the same order (no fast-math, no fused multiply-add: the same bits); False when a value is NaN."""
