@@ -124,6 +124,14 @@ class _FrozenEcdf(AnomalyDetector):
         self.index_ = self._build_index()
         return self._raw(X)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the knot index: it is derived data (rebuilt at the first scoring, ~0.1 s), so saved models
+        stay small and always get the index of the code that loads them."""
+        state: dict[str, Any] = super().__getstate__()
+        state = dict(state)
+        state.pop("index_", None)
+        return state
+
     def _build_index(self) -> KnotIndex | None:
         """The knot index, or None when the shifted knots are out of order (training values near 1e16 and beyond,
         where adding the offsets rounds; ``np.searchsorted``'s answers on them are what they are)."""
