@@ -96,7 +96,7 @@ def bench_scoring(X: np.ndarray, runs: int, batch: int, rows: int = 200_000) -> 
                  ("lof", {}), ("knn", {})]  # fmt: skip
     cases = [(name, params, X, "") for name, params in detectors]
     # the preset's detector on the rows as extracted (repeated, no jitter): values hit the knots, as in the stream
-    cases.insert(3, (preset.detector, preset.params, plain, ", rows without jitter"))
+    cases.insert(3, (preset.detector, preset.params, plain, ", no jitter"))
     for name, params, data, note in cases:
         det = create(name, **params).fit(data[:20_000])
         batches = [data[i : i + batch] for i in range(0, len(data), batch)]
@@ -128,7 +128,7 @@ def bench_scoring(X: np.ndarray, runs: int, batch: int, rows: int = 200_000) -> 
                 for _ in range(runs)
             ]
             extra = f"; {statistics.median(r / t for r, t in ref):.2f}x its searchsorted path"
-        print(f"  {label:58s} {rate:10,.0f} rows/s  ({ratio:.2f}x the baseline's {base_rate:,.0f} rows/s{extra})")
+        print(f"  {label:62s} {rate:10,.0f} rows/s  ({ratio:.2f}x the baseline's {base_rate:,.0f} rows/s{extra})")
 
 
 def bench_features(docs: list[dict[str, Any]], runs: int, batch: int) -> None:

@@ -7,9 +7,11 @@ steps per value, was two thirds of the scoring time. :class:`KnotIndex` answers 
 ``x`` is ``floor((x - base) * scale)`` (a monotone function of ``x``, so knots in lower cells are below ``x`` and
 knots in higher cells above it), each cell holds the index of its first knot and its count, and a cell holding
 more than :data:`LEAF` knots has its own finer grid over them (knots cluster: a jittered count's quantiles sit in
-tiny intervals). What is left is a short scan of at most :data:`LEAF` knots. Every answer is then checked against
-its neighbouring knots, and the rare value whose check fails (rounding at a cell border, NaN) takes the plain binary
-search, so the answers are those of ``searchsorted`` whatever the grid (tested against it).
+tiny intervals), up to :data:`DEPTH` levels. What is left is a short scan (at most :data:`LEAF` knots above the
+last level). Every answer is then checked against its neighbouring knots, and a value whose check fails (rounding
+at a cell border) takes the plain binary search, so the answers are those of ``searchsorted`` whatever the grid
+(property-tested against it); NaN is left to ``np.searchsorted``. Where the branchy binary search costs ~90 ns a
+value here, the grid costs 15-45 ns.
 
 >>> knots = np.array([1.0, 2.0, 2.5, 9.0, 20.0, 21.0, 40.0])  # two columns: [0, 4) and [4, 7)
 >>> index = KnotIndex.build(knots, np.array([0, 4]), np.array([3, 6]), np.array([0.5, 19.5]), np.array([9.5, 40.5]))
@@ -80,6 +82,8 @@ class KnotIndex:
         return cls(np.array(nodes, dtype=np.float64).reshape(-1, 4), np.concatenate(cells))
 
     def nbytes(self) -> int:
+        """Memory of the grids: 40-65 bytes per knot (0.6 MB for the 54 features of real rows, 3.5 MB with 1024
+        knots in every column); not pickled."""
         return int(self.nodes.nbytes + self.cells.nbytes)
 
     def last_le(self, knots: F64, x: F64) -> I64:
