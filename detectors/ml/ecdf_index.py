@@ -156,8 +156,8 @@ def _counts(knots, first, last, count_le, count_lt, nodes, cells, x, le, lt):  #
     """Fill ``le`` and ``lt`` (see :meth:`KnotIndex.counts`) with the operations of the numpy expressions they
     replace, in the same order (no fast-math, no fused multiply-add: the same bits); False when a value is NaN."""
     n, d = x.shape
-    for r in range(n):
-        for j in range(d):
+    for j in range(d):  # column by column: one column's grid, knots and counts stay in the CPU cache
+        for r in range(n):
             v = x[r, j]
             if v != v:
                 return False
