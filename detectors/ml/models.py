@@ -33,6 +33,7 @@ from scipy.stats import skew
 from sklearn.ensemble import IsolationForest
 
 from detectors.ml.base import AnomalyDetector, Matrix, Vector
+from detectors.ml.ecdf_index import KnotIndex
 
 
 class IsolationForestDetector(AnomalyDetector):
@@ -120,11 +121,39 @@ class _FrozenEcdf(AnomalyDetector):
         spread = s[-1] - s[0]
         self.beta_hi_ = _mean_excess(s[n - k :], s[n - k - 1], spread)
         self.beta_lo_ = _mean_excess(-s[:k], -s[k], spread)
+        self.index_ = self._build_index()
         return self._raw(X)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the knot index: it is derived data (rebuilt at the first scoring, ~0.1 s), so saved models
+        stay small and always get the index of the code that loads them."""
+        state: dict[str, Any] = super().__getstate__()
+        state = dict(state)
+        state.pop("index_", None)
+        return state
+
+    def _build_index(self) -> KnotIndex | None:
+        """The knot index, or None when the shifted knots are out of order (training values near 1e16 and beyond,
+        where adding the offsets rounds; ``np.searchsorted``'s answers on them are what they are)."""
+        if not bool((self.knots_[1:] >= self.knots_[:-1]).all()):
+            return None
+        low, high = (self.lo_ - 0.5) + self.offset_, (self.hi_ + 0.5) + self.offset_  # the shifted values' range
+        return KnotIndex.build(self.knots_, self.first_, self.last_, low, high)
+
     def _raw(self, X: Matrix) -> Vector:
-        n = float(self.n_train_)
+        if not hasattr(self, "index_"):  # a model pickled before the index existed
+            self.index_ = self._build_index()
         x = np.clip(X, self.lo_ - 0.5, self.hi_ + 0.5) + self.offset_
+        ecdf = (self.knots_, self.first_, self.last_, self.count_le_, self.count_lt_)
+        counts = self.index_.counts(ecdf, x) if self.index_ is not None else None
+        return self._scores(X, *(counts if counts is not None else self._counts_reference(x)))
+
+    def _raw_reference(self, X: Matrix) -> Vector:
+        """:meth:`_raw` by ``np.searchsorted`` and numpy (what the knot index must equal, bit for bit)."""
+        return self._scores(X, *self._counts_reference(np.clip(X, self.lo_ - 0.5, self.hi_ + 0.5) + self.offset_))
+
+    def _counts_reference(self, x: Matrix) -> tuple[Matrix, Matrix]:
+        """Training values <= and < each shifted value ``x`` (interpolated between the knots)."""
         i = np.searchsorted(self.knots_, x, side="right") - 1  # the last knot <= x (first_ - 1 when below all)
         below = i < self.first_
         i = np.maximum(i, self.first_)
@@ -135,6 +164,10 @@ class _FrozenEcdf(AnomalyDetector):
         between = self.count_le_[i] + (self.count_lt_[nxt] - self.count_le_[i]) * np.where(nxt > i, frac, 0.0)
         le = np.where(below, 0.0, between)  # training values <= x
         lt = np.where(below, 0.0, np.where(exact, self.count_lt_[i], le))  # training values < x
+        return le, lt
+
+    def _scores(self, X: Matrix, le: Matrix, lt: Matrix) -> Vector:
+        n = float(self.n_train_)
         u_l = -np.log((le + 1.0) / (n + 1.0))
         u_r = -np.log((n - lt + 1.0) / (n + 1.0))
         if self.tails == "exponential":

@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["detectors.ml.scaling", "detectors.ml.base", "detectors.ml.registry", "detectors.ml.presets",
-           "detectors.ml.engine", "detectors.ml.features.columns", "detectors.ml.frames", "detectors"]  # fmt: skip
+           "detectors.ml.engine", "detectors.ml.features.columns", "detectors.ml.frames", "detectors.ml.ecdf_index",
+           "detectors"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", MODULES)
