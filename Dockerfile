@@ -13,11 +13,19 @@ WORKDIR /app
 # (rules/, dashboards/, deploy/), so relative paths behave as in a checkout
 COPY . /app
 
-# python:3.11-slim has no Rust toolchain: the optional native fast path (native/, ingest._native) is not
-# built here and the worker runs the pure-Python chain (same documents, slower). To build it, install cargo
-# (rustup, 1.88+) in this stage before `pip install .`; setuptools-rust then compiles it (about 40 s).
-RUN pip install --no-cache-dir . \
-    && rm -rf /app/build /app/*.egg-info \
+# The native fast path of api_access (native/, the extension ingest._native) needs Rust 1.88+ to build:
+# rustup's minimal toolchain and a C linker are installed for the build only and removed in the same layer
+# (the image stays slim). The import check (run from /, not the source tree) fails the build if the
+# extension was skipped: setuptools-rust treats it as optional. Not built here yet: no Docker engine.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl gcc libc6-dev \
+    && curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+       | sh -s -- -y --profile minimal --default-toolchain 1.95.0 \
+    && PATH="/root/.cargo/bin:$PATH" pip install --no-cache-dir . \
+    && (cd / && python -c "import ingest._native") \
+    && rm -rf /root/.cargo /root/.rustup /app/native/target /app/build /app/*.egg-info \
+    && apt-get purge -y --auto-remove curl gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 logwarden \
     && useradd --system --uid 10001 --gid logwarden --create-home --home-dir /home/logwarden \
        --shell /usr/sbin/nologin logwarden \
