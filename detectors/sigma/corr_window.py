@@ -146,13 +146,26 @@ class _Slide:
         self.open_start = 0.0
         self.open_until = float("-inf")
         self.claimed = float("-inf")  # events up to here belong to a reported detection
-        # the running aggregate of the window ending at the newest item (items[lo:]) while events come in order
-        # (None: to rebuild)
+        # the running aggregate of the window ending at the newest item: always exactly the aggregate of the
+        # suffix items[lo:] (but the newest item between its append and _check_newest), kept across late inserts
+        # and cuts; _check_newest moves lo to the window's start before deciding (None: to rebuild)
         self.window: _Window | None = None
         self.lo = 0
         # the aggregate of all the items, kept once a late event needed it (None until then): no window is
         # larger, so when it does not meet a monotone condition no window does
         self.everything: _Window | None = None
+
+
+def _drop_front(g: _Slide, cut: int, covered: int) -> None:
+    """Delete ``g.items[:cut]``, keeping the running aggregate of the newest window: the items it covers are
+    ``items[g.lo:covered]``; those among the deleted ones leave it (a limit on the group's items can cut into
+    the window), so a busy group is never recounted from scratch."""
+    window = g.window
+    if window is not None and cut > g.lo:
+        for gone in g.items[g.lo : min(cut, covered)]:
+            window.remove(gone[3])
+    g.lo = max(g.lo - cut, 0)
+    del g.items[:cut]
 
 
 class SlidingCorrelator(Correlator):
@@ -191,20 +204,26 @@ class SlidingCorrelator(Correlator):
         else:
             at = _after(items, t)
             items.insert(at, item)
-            g.window = None
+            if g.window is not None:  # keep the running aggregate a suffix of the items (see _Slide)
+                if at >= g.lo:
+                    g.window.add(value)
+                else:
+                    g.lo += 1
         if g.everything is not None:
             g.everything.add(value)
         horizon = watermark - self._span  # older items can join no future window
         if items[0][0] < horizon or len(items) > self._max_items:
-            at = self._cut(g, horizon, at)
+            at = self._cut(g, horizon, at, pending=in_order)
             if at < 0:
                 return []  # the new event itself was the oldest of a full group
         if in_order and self._running:
             return self._check_newest(g, key, item)
         return self._check(g, key, at)
 
-    def _cut(self, g: _Slide, horizon: float, at: int) -> int:
-        """Drop the items older than ``horizon`` and those beyond the group's limit; the new position of ``at``."""
+    def _cut(self, g: _Slide, horizon: float, at: int, *, pending: bool) -> int:
+        """Drop the items older than ``horizon`` and those beyond the group's limit; the new position of ``at``.
+
+        ``pending``: the newest item was just appended and is not in the running aggregate yet."""
         items = g.items
         cut = 0
         while cut < len(items) and items[cut][0] < horizon:
@@ -216,11 +235,7 @@ class SlidingCorrelator(Correlator):
         if g.everything is not None:
             for gone in items[:cut]:
                 g.everything.remove(gone[3])
-        del items[:cut]
-        if g.lo >= cut:
-            g.lo -= cut
-        else:
-            g.window = None
+        _drop_front(g, cut, len(items) - pending)
         return at - cut
 
     def _check_newest(self, g: _Slide, key: tuple[str, ...], item: Item) -> list[Detection]:
@@ -289,8 +304,7 @@ class SlidingCorrelator(Correlator):
                 g.open = None
             cut = _at_or_after(g.items, watermark - span)
             if cut:
-                del g.items[:cut]
-                g.window = None
+                _drop_front(g, cut, len(g.items))
                 g.everything = None
             if not g.items and g.open is None:
                 self.groups.pop(key)
