@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detectors.sigma.aggregates import satisfied
+from detectors.sigma.corr_base import Limits
 from detectors.sigma.corr_window import SlidingCorrelator
 from detectors.sigma.watermark import event_time
 
@@ -231,6 +232,51 @@ def test_late_events_give_the_detections_of_a_recount_of_every_window(
     fast = detections()
     with pytest.MonkeyPatch.context() as patch:  # undone after each example
         patch.setattr(SlidingCorrelator, "_check", _recount_every_window)
+        assert fast == detections()
+
+
+def _recount_newest_window(self: Any, g: Any, key: Any, item: Any) -> Any:
+    """The newest window counted from scratch at every event (no running aggregate kept across events)."""
+    items, span = g.items, self.rule.timespan_s
+    lo = bisect.bisect_left(items, item[0] - span, key=lambda i: i[0])
+    return self._fire(g, key, items[lo:]) if satisfied(self.rule, items[lo:]) else []
+
+
+@settings(SETTINGS, max_examples=80)
+@given(
+    events=busy_events,
+    seed=st.integers(0, 1000),
+    body=st.sampled_from(LATE_BODIES),
+    lanes=st.integers(1, 3),
+    max_items=st.integers(2, 12),
+)
+def test_the_running_window_equals_a_recount_across_late_events_and_cuts(
+    kit: Any, events: list[Event], seed: int, body: dict[str, Any], lanes: int, max_items: int
+) -> None:
+    """The newest window's running aggregate is kept across late inserts, expiry and the item limit of a group
+    (which can cut into the window): it must decide as a recount of that window at every event does."""
+    field = body["condition"].get("field")
+    ruleset = window_rules(kit, {**body, "timespan": "30s"})
+    rng = random.Random(seed)
+    parts = [[e for i, e in enumerate(events) if i % lanes == p] for p in range(lanes)]
+    arrival: list[Event] = []
+    while any(parts):  # partitions read one after the other, a random number of events at a time
+        for part in parts:
+            take = rng.randint(1, 6)
+            arrival += part[:take]
+            del part[:take]
+    docs = docs_of(kit, arrival, field)
+    limits = Limits(max_items=max_items)
+
+    def detections() -> list[Any]:
+        return [
+            (d.id, d.group, d.first_seen, d.last_seen, d.event_count, d.event_ids)
+            for d in kit.run(ruleset, docs, limits=limits, lateness_s=20)
+        ]
+
+    fast = detections()
+    with pytest.MonkeyPatch.context() as patch:  # undone after each example
+        patch.setattr(SlidingCorrelator, "_check_newest", _recount_newest_window)
         assert fast == detections()
 
 
