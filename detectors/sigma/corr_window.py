@@ -235,7 +235,11 @@ class SlidingCorrelator(Correlator):
         if g.everything is not None:
             for gone in items[:cut]:
                 g.everything.remove(gone[3])
-        _drop_front(g, cut, len(items) - pending)
+        if cut <= g.lo:  # the common case, inline: only items before the newest window go
+            g.lo -= cut
+            del items[:cut]
+        else:
+            _drop_front(g, cut, len(items) - pending)
         return at - cut
 
     def _check_newest(self, g: _Slide, key: tuple[str, ...], item: Item) -> list[Detection]:
