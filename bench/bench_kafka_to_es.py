@@ -10,7 +10,11 @@ letters, offsets) and once as the default worker (the shipped rules too), each w
 and indices. Baseline, measured in the same run on the same topic: a bare kafka-python consumer reading the
 records without processing them (the transport's own ceiling for one Python process).
 The worker's CPU time per event (user + system, all its threads) is printed beside its rate: on a shared or
-loaded machine it is the steadier figure. Figures only (median of the runs); never part of the test run's pass/fail.
+loaded machine it is the steadier figure. So are Elasticsearch's and the Kafka broker's CPU time per event over the
+same interval (from ``/proc/<pid>/stat`` of the processes ``deploy/local/services.sh`` started): their sum with the
+worker's is what one event costs the whole stack, and ``cores / sum`` is the most any worker could reach when the
+stack shares this machine's cores (the "stack ceiling" printed). Figures only (median of the runs); never part of
+the test run's pass/fail.
 """
 
 from __future__ import annotations
@@ -50,6 +54,16 @@ def produce(bootstrap: str, topic: str, raws: list[bytes]) -> None:
     producer.close()
 
 
+def service_cpu_seconds(name: str) -> float:
+    """User + system CPU seconds so far of a service started by ``services.sh`` (``name``: ``es``, ``kafka``)."""
+    pid = int((RUN_DIR / name / f"{name}.pid").read_text().split()[0])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+STACK: tuple[str, ...] = ("es", "kafka")
+
+
 def bare_consume(bootstrap: str, topic: str, n: int) -> float:
     consumer = KafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=f"bare-{uuid.uuid4().hex[:6]}"
@@ -63,12 +77,15 @@ def bare_consume(bootstrap: str, topic: str, n: int) -> float:
     return n / elapsed
 
 
-def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> tuple[float, float, float]:
-    """(events/s, peak RSS MiB, CPU seconds) of one `logwarden run` indexing n events.
+def worker_run(
+    env: dict[str, str], es: Elasticsearch, prefix: str, n: int
+) -> tuple[float, float, float, dict[str, float]]:
+    """(events/s, peak RSS MiB, CPU seconds, each stack service's CPU seconds) of one `logwarden run` indexing n events.
 
     Peak RSS is the worker's own (VmHWM, read while it runs); CPU seconds are its user + system time, all threads
-    (the rusage of the children reaped meanwhile: the worker is the only one).
+    (the rusage of the children reaped meanwhile: the worker is the only one); the services' over the same interval.
     """
+    stack_before = {name: service_cpu_seconds(name) for name in STACK}
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     worker = subprocess.Popen(
@@ -86,6 +103,7 @@ def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> t
         time.sleep(0.2)
     _, stderr = worker.communicate()
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stack = {name: service_cpu_seconds(name) - before for name, before in stack_before.items()}
     cpu = sum(getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
     if worker.returncode != 0:
         raise SystemExit(stderr[-2000:])
@@ -94,7 +112,7 @@ def worker_run(env: dict[str, str], es: Elasticsearch, prefix: str, n: int) -> t
     indexed = int(es.count(index=f"{prefix}-events")["count"])
     if indexed != n:
         raise SystemExit(f"indexed {indexed} of {n}")
-    return n / elapsed, peak_kib / 1024, cpu
+    return n / elapsed, peak_kib / 1024, cpu, stack
 
 
 def main() -> None:
@@ -112,6 +130,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     rss: dict[str, list[float]] = {mode: [] for mode in modes}
     cpu_us: dict[str, list[float]] = {mode: [] for mode in modes}
+    stack_us: dict[str, dict[str, list[float]]] = {mode: {name: [] for name in STACK} for mode in modes}
     for run in range(args.runs):
         run_id = uuid.uuid4().hex[:8]
         topic = f"bench-{run_id}"
@@ -134,12 +153,15 @@ def main() -> None:
             prefix = f"bench-{run_id}-{i}"
             mode_env = {**env, **extra, "LOGWARDEN_KAFKA_GROUP_ID": prefix, "LOGWARDEN_INDEX_PREFIX": prefix}
             subprocess.run([sys.executable, "-m", "logwarden", "setup"], env=mode_env, check=True, capture_output=True)
-            rate, peak, cpu = worker_run(mode_env, es, prefix, len(raws))
+            rate, peak, cpu, stack = worker_run(mode_env, es, prefix, len(raws))
+            for name, seconds in stack.items():
+                stack_us[mode][name].append(seconds / len(raws) * 1e6)
             rates[mode].append(rate)
             rss[mode].append(peak)
             cpu_us[mode].append(cpu / len(raws) * 1e6)
             es.indices.delete(index=f"{prefix}-*")
-            line.append(f"{mode} {rate:,.0f}/s ({cpu_us[mode][-1]:.0f} CPU µs/event, peak RSS {peak:.0f} MiB)")
+            others = ", ".join(f"{name} {stack_us[mode][name][-1]:.0f}" for name in STACK)
+            line.append(f"{mode} {rate:,.0f}/s ({cpu_us[mode][-1]:.0f} CPU µs/event; {others}; peak {peak:.0f} MiB)")
         print(", ".join(line), flush=True)
     base = statistics.median(bare)
     print(f"median of {args.runs}: bare consumer {base:,.0f} events/s")
@@ -148,6 +170,12 @@ def main() -> None:
         print(f"  logwarden run, {mode}: {rate:,.0f} events/s ({rate / base:.2f}x the bare consumer), "
               f"{cpu:.0f} CPU µs/event (all threads; {1e6 / cpu:,.0f} events per CPU second), "
               f"peak RSS {max(rss[mode]):.0f} MiB")  # fmt: skip
+        stack_cpu = {name: statistics.median(stack_us[mode][name]) for name in STACK}
+        total = cpu + sum(stack_cpu.values())
+        cores = os.cpu_count() or 1
+        parts = " + ".join(f"{name} {us:.0f}" for name, us in stack_cpu.items())
+        print(f"    stack CPU µs/event: worker {cpu:.0f} + {parts} = {total:.0f}; "
+              f"stack ceiling on {cores} shared cores: {cores * 1e6 / total:,.0f} events/s")  # fmt: skip
 
 
 def _hours(n: int):  # type: ignore[no-untyped-def]
