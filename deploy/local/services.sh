@@ -338,7 +338,8 @@ case "${1:-}" in
            *) echo "unknown service $what" >&2; exit 2 ;;
          esac
          write_env; cat "$RUN/services.env" ;;
-  stop) stop_all ;;
+  stop) [ $# -le 1 ] || { echo "services.sh stop stops every service and takes no name (stop-es, stop-am take one down)" >&2; exit 2; }
+        stop_all ;;
   stop-es) stop_es ;;
   resume-es) resume_es ;;
   stop-am) stop_am ;;
