@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--bulk-concurrency", type=int, help="LOGWARDEN_ELASTICSEARCH_BULK_CONCURRENCY (else default)")
     args = parser.parse_args()
     svc = services()
     raws = [to_json_line(e) for e in islice(generate_api_access(rate_per_s=50, duration=_hours(24)), args.events)]
@@ -145,6 +146,8 @@ def main() -> None:
             "LOGWARDEN_LOG_LEVEL": "WARNING",
             "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY": "bench-pseudonymization-key-0123456789abcdef",
         }
+        if args.bulk_concurrency:
+            env["LOGWARDEN_ELASTICSEARCH_BULK_CONCURRENCY"] = str(args.bulk_concurrency)
         subprocess.run([sys.executable, "-m", "logwarden", "setup"], env=env, check=True, capture_output=True)
         produce(svc["KAFKA_BOOTSTRAP_SERVERS"], topic, raws)
         bare.append(bare_consume(svc["KAFKA_BOOTSTRAP_SERVERS"], topic, len(raws)))

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     elasticsearch_timeout_s: float = Field(default=30.0, gt=0)
     index_prefix: str = Field(default="logwarden", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     index_replicas: int = Field(default=1, ge=0)
+    elasticsearch_bulk_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="bulk requests at once per batch (the batch cut in parts, one Elasticsearch write thread each)",
+    )
     # Alerting
     alertmanager_url: AnyHttpUrl | None = None
     kibana_url: AnyHttpUrl | None = None

@@ -189,7 +189,7 @@ def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     return Pipeline(
         source=source,
         normalizer=normalizer,
-        events=ElasticsearchEventSink(es, settings.index_prefix),
+        events=ElasticsearchEventSink(es, settings.index_prefix, concurrency=settings.elasticsearch_bulk_concurrency),
         dead_letters=dead_letters,
         engine=engine,
         alerts=alerts,

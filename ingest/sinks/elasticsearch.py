@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 
 #: What is read of a bulk response (one small object per item instead of the whole result: less to send and parse).
 BULK_RESPONSE_FIELDS = ["errors", "items.*.status", "items.*.error.type", "items.*.error.reason"]
+#: What one bulk round gives back: the events to retry, and those rejected for good (as dead letters).
+_Round = tuple[list[NormalizedEvent], list[DeadLetter]]
 #: Per-item statuses worth retrying (overload and server errors); other 4xx are the document's fault.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -44,6 +47,12 @@ class ElasticsearchEventSink:
     Retries the items Elasticsearch answers with 429/5xx (exponential backoff, ``max_retries``
     rounds); items rejected for good (mapping errors) come back as dead letters carrying the
     Elasticsearch error. A failed request (connection refused, timeout) raises :class:`SinkError`.
+
+    ``concurrency`` > 1 cuts each round into that many contiguous bulk requests sent at once (one
+    Elasticsearch write thread each, so one shard's indexing can use several cores); the flush
+    still returns only when every request answered, with the results in buffer order. If any
+    request fails, the whole flush fails and the caller retries it: a part that was indexed is
+    indexed again under the same ids, which overwrites it (no duplicate).
     """
 
     def __init__(
@@ -53,11 +62,18 @@ class ElasticsearchEventSink:
         *,
         max_retries: int = 5,
         backoff_s: float = 0.5,
+        concurrency: int = 1,
+        min_request: int = 200,
     ) -> None:
+        if concurrency < 1 or min_request < 1:
+            raise ValueError("concurrency and min_request must be at least 1")
         self._client = client
         self._prefix = index_prefix
         self._max_retries = max_retries
         self._backoff_s = backoff_s
+        self._concurrency = concurrency
+        self._min_request = min_request  # fewer documents than this per request: not worth a split
+        self._pool = ThreadPoolExecutor(concurrency - 1, "es-bulk") if concurrency > 1 else None
         self._buffer: list[NormalizedEvent] = []
 
     def add(self, event: NormalizedEvent) -> None:
@@ -79,7 +95,31 @@ class ElasticsearchEventSink:
         self._buffer = []
         return rejected
 
-    def _bulk(self, events: list[NormalizedEvent]) -> tuple[list[NormalizedEvent], list[DeadLetter]]:
+    def _bulk(self, events: list[NormalizedEvent]) -> _Round:
+        """One round: the events in ``concurrency`` requests at once (fewer for small rounds)."""
+        parts = min(self._concurrency, len(events) // self._min_request)
+        if self._pool is None or parts < 2:
+            return self._bulk_request(events)
+        size = -(-len(events) // parts)  # ceiling division: every part but the last is full
+        chunks = [events[start : start + size] for start in range(0, len(events), size)]
+        others: list[Future[_Round]] = [self._pool.submit(self._bulk_request, chunk) for chunk in chunks[1:]]
+        results: list[_Round] = []
+        failure: SinkError | None = None
+        try:
+            results.append(self._bulk_request(chunks[0]))
+        except SinkError as exc:
+            failure = exc
+        for future in others:  # wait for every request, so none is still running when the caller retries
+            try:
+                results.append(future.result())
+            except SinkError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return [e for retry, _ in results for e in retry], [d for _, rejected in results for d in rejected]
+
+    def _bulk_request(self, events: list[NormalizedEvent]) -> _Round:
+        """One bulk request: the events to retry (429/5xx) and those rejected for good, as dead letters."""
         body = bulk_body([(daily_index(self._prefix, e.timestamp), e.doc_id, e.doc) for e in events])
         try:
             response = self._client.bulk(
@@ -108,4 +148,6 @@ class ElasticsearchEventSink:
         return retry, rejected
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         self._client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from elasticsearch import Elasticsearch
 
 from ingest.ecs import EVENT_FIELDS, index_template
@@ -20,12 +21,13 @@ def _event(n: int, status: object) -> NormalizedEvent:
     return NormalizedEvent(f"doc-{n}", doc, Record("api_access", f"raw {n}".encode(), "api-access", 0, n))
 
 
-def test_mapping_rejections_become_dead_letters_and_the_rest_is_indexed(services: Services) -> None:
+@pytest.mark.parametrize("concurrency", [1, 2], ids=["one request", "two requests at once"])
+def test_mapping_rejections_become_dead_letters_and_the_rest_is_indexed(services: Services, concurrency: int) -> None:
     prefix = f"sink-{uuid.uuid4().hex[:8]}"
     es: Elasticsearch = elasticsearch_client(Settings(elasticsearch_url=services.elasticsearch))  # as the worker does
     es.indices.put_index_template(name=prefix, **index_template(f"{prefix}-events-*", None, EVENT_FIELDS))
     try:
-        sink = ElasticsearchEventSink(es, prefix)
+        sink = ElasticsearchEventSink(es, prefix, concurrency=concurrency, min_request=1)
         for n, status in enumerate([200, "not a number", 404, "also not"]):
             sink.add(_event(n, status))
         rejected = sink.flush()

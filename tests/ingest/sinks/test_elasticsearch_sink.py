@@ -207,3 +207,84 @@ def test_close_closes_the_client() -> None:
     client = FakeClient()
     sink_for(client).close()
     assert client.closed
+
+
+class SteadyClient(FakeClient):
+    """Answers every request alike, whatever the order the sink's threads send them in: ``statuses`` per document id;
+    a request holding an id of ``refuse`` raises a connection error instead."""
+
+    def __init__(self, statuses: dict[str, int] | None = None, refuse: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.statuses = dict(statuses or {})
+        self.refuse = refuse
+
+    def bulk(self, *, operations: bytes, refresh: Any, filter_path: list[str]) -> Any:
+        actions = parse_bulk(operations)
+        self.calls.append(actions)
+        if any(a["index"]["_id"] in self.refuse for a, _ in actions):
+            raise ESConnectionError("Connection reset", errors=(ConnectionResetError(104, "Connection reset"),))
+        return answer(self.statuses)(actions)
+
+
+def ids(actions: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    return [a["index"]["_id"] for a, _ in actions]
+
+
+def test_concurrent_flush_cuts_the_buffer_into_contiguous_requests() -> None:
+    batch = events(10)
+    client = SteadyClient()
+    sink = sink_for(client, concurrency=3, min_request=2)
+    for e in batch:
+        sink.add(e)
+    assert sink.flush() == []
+    assert sorted(map(len, client.calls)) == [2, 4, 4]  # ceil(10 / 3) = 4 per request, the rest in the last
+    sent = sorted((ids(call) for call in client.calls), key=lambda part: [e.doc_id for e in batch].index(part[0]))
+    assert [i for part in sent for i in part] == [e.doc_id for e in batch]  # every event once, in order
+    assert sink.flush() == []
+    assert len(client.calls) == 3
+    sink.close()
+
+
+def test_small_rounds_are_not_cut() -> None:
+    client = SteadyClient()
+    sink = sink_for(client, concurrency=4, min_request=3)
+    for e in events(5):  # two requests of at least 3 do not fit in 5
+        sink.add(e)
+    assert sink.flush() == []
+    assert len(client.calls) == 1
+    sink.close()
+
+
+def test_concurrent_flush_merges_retries_and_rejections_in_buffer_order() -> None:
+    batch = events(8)
+    client = SteadyClient({batch[1].doc_id: 400, batch[6].doc_id: 400, batch[2].doc_id: 429, batch[5].doc_id: 503})
+    sink = sink_for(client, concurrency=2, min_request=2, max_retries=1)
+    for e in batch:
+        sink.add(e)
+    with pytest.raises(SinkError, match="after 1 retries"):  # the 429/503 items never succeed here
+        sink.flush()
+    assert sorted(ids(client.calls[2])) == sorted([batch[2].doc_id, batch[5].doc_id])  # one retry round of 2
+    client.statuses = {batch[1].doc_id: 400, batch[6].doc_id: 400}
+    letters = sink.flush()  # the whole buffer again: the ids overwrite what was indexed
+    assert [d.record for d in letters] == [batch[1].record, batch[6].record]
+    sink.close()
+
+
+def test_one_failed_request_fails_the_whole_flush_and_keeps_the_buffer() -> None:
+    batch = events(6)
+    client = SteadyClient(refuse=frozenset({batch[4].doc_id}))
+    sink = sink_for(client, concurrency=3, min_request=2)
+    for e in batch:
+        sink.add(e)
+    with pytest.raises(SinkError, match="bulk request to Elasticsearch failed"):
+        sink.flush()
+    assert len(client.calls) == 3  # the other requests were sent and answered before the flush failed
+    client.refuse = frozenset()
+    assert sink.flush() == []
+    assert sorted(i for call in client.calls[3:] for i in ids(call)) == sorted(e.doc_id for e in batch)
+    sink.close()
+
+
+def test_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        sink_for(SteadyClient(), concurrency=0)
