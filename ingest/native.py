@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import orjson
 
-from ingest.pipeline import Transform
+from ingest.pipeline import Transform, document_id
 from ingest.records import Record
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,19 @@ def available() -> bool:
 def enabled() -> bool:
     """True when the extension is loaded and not switched off (``LOGWARDEN_NATIVE=0``)."""
     return _native is not None and os.environ.get(ENV_SWITCH, "1") != "0"
+
+
+def id_function() -> Callable[[str, bytes], str] | None:
+    """The extension's ``(source, raw) -> document id`` (:func:`ingest.pipeline.document_id`, the same value
+    computed natively), or None when the extension is off or lacks it, or gives another value on probes."""
+    native_id = getattr(_native, "document_id", None) if enabled() else None
+    if native_id is None:
+        return None
+    for source, raw in (("api_access", b"{}"), ("nginx", _PROBES[0]), ("okta\u00e9", bytes(range(256)) * 3)):
+        if native_id(source, raw) != document_id(Record(source, raw)):
+            log.warning("the native document id differs from the Python one: not used")
+            return None
+    return native_id  # type: ignore[no-any-return]
 
 
 def fast_path(transforms: Sequence[Transform]) -> FastPath | None:

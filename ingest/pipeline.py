@@ -40,12 +40,19 @@ class Normalizer:
     transforms: Sequence[Transform] = field(default_factory=tuple)
     native: bool = True
     _fast: Callable[[bytes], dict[str, Any] | None] | None = field(default=None, init=False, repr=False, compare=False)
+    _native_id: Callable[[str, bytes], str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.native:
-            from ingest.native import fast_path  # imported here: it imports the privacy and enrichment steps
+            from ingest.native import fast_path, id_function  # imported here: it imports the privacy steps
 
             self._fast = fast_path(self.transforms)
+            self._native_id = id_function()
+
+    def document_id(self, record: Record) -> str:
+        """:func:`document_id`, natively when the extension is built (same value, a third of the cost)."""
+        native_id = self._native_id
+        return native_id(record.source, record.value) if native_id is not None else document_id(record)
 
     @property
     def uses_native(self) -> bool:
@@ -63,7 +70,7 @@ class Normalizer:
                 log.warning("native fast path failed on %s/%d/%d", record.topic, record.partition, record.offset)
                 doc = None
             if doc is not None:
-                return NormalizedEvent(document_id(record), doc, record)
+                return NormalizedEvent(self.document_id(record), doc, record)
         try:
             doc = get_parser(record.source)(record.value)
         except ParseError as exc:
@@ -81,14 +88,14 @@ class Normalizer:
             except Exception as exc:  # same for enrichment and privacy steps
                 log.exception("transform %r failed", transform)
                 return DeadLetter(record, "transform_error", f"{type(exc).__name__}: {exc}", stage="transform")
-        return NormalizedEvent(document_id(record), doc, record)
+        return NormalizedEvent(self.document_id(record), doc, record)
 
     def normalize_all(self, records: Iterable[Record]) -> tuple[list[NormalizedEvent], list[DeadLetter]]:
         """Normalize a batch; records of sources with a splitter are first cut into their events."""
         events: list[NormalizedEvent] = []
         dead: list[DeadLetter] = []
         for record in records:
-            for part in self.split(record):
+            for part in self.split(record) if record.source in SPLITTERS else (record,):
                 result = part if isinstance(part, DeadLetter) else self.normalize(part)
                 if isinstance(result, NormalizedEvent):
                     events.append(result)

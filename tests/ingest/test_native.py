@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from ingest import native
 from ingest.enrich.config import EnrichmentConfig, build_enrichment_transforms
 from ingest.enrich.related import RelatedEnricher
-from ingest.pipeline import Normalizer, Transform
+from ingest.pipeline import Normalizer, Transform, document_id
 from ingest.privacy.config import PrivacyConfig, build_privacy_transforms, build_reference_transforms
 from ingest.privacy.encrypt import generate_key
 from ingest.privacy.mask import mask_text
@@ -41,6 +41,7 @@ from ingest.sources.synthetic import CONTENT_SCENARIOS, SCENARIOS, generate_api_
 
 GOLDEN = Path(__file__).resolve().parent / "parsers" / "golden" / "api_access"
 KEY = "native-test-pseudonymization-key-0123456789"
+NGINX_LINE = b'203.0.113.9 - - [02/Nov/2026:08:00:00 +0000] "GET /v1/models HTTP/1.1" 200 512 "-" "curl/8.5.0"'
 OFF = os.environ.get(native.ENV_SWITCH) == "0"
 # only a deliberate pure-Python run skips: a missing extension fails these tests (and test_extension_is_loaded)
 needs_native = pytest.mark.skipif(OFF, reason="native fast path off (LOGWARDEN_NATIVE=0)")
@@ -362,6 +363,31 @@ def test_pure_python_when_the_extension_is_missing(monkeypatch: pytest.MonkeyPat
     assert isinstance(with_native, NormalizedEvent) and isinstance(without, NormalizedEvent)
     assert orjson.dumps(with_native.doc) == orjson.dumps(without.doc)
     assert with_native.doc_id == without.doc_id
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["api_access", "nginx", "okta", "k8s_audit", "", "\u00e9\U0001f600"]), st.binary(max_size=3000))
+def test_native_document_ids_are_the_python_ones(source: str, raw: bytes) -> None:
+    native_id = native.id_function()
+    assert native_id is not None
+    assert native_id(source, raw) == document_id(Record(source, raw))
+
+
+@needs_native
+def test_the_normalizer_uses_the_native_document_id_for_every_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [Record("api_access", (GOLDEN / "login_failure.raw").read_bytes()), Record("nginx", NGINX_LINE)]
+    normalizer = Normalizer(CONFIGS["default"]())
+    assert normalizer.document_id(records[0]) == document_id(records[0])
+    calls: list[tuple[str, bytes]] = []
+    real = normalizer._native_id
+    assert real is not None
+    normalizer._native_id = lambda source, raw: calls.append((source, raw)) or real(source, raw)
+    events, dead = normalizer.normalize_all(records)
+    assert not dead and [e.doc_id for e in events] == [document_id(r) for r in records]
+    assert calls == [(r.source, r.value) for r in records]
+    monkeypatch.setenv(native.ENV_SWITCH, "0")  # switched off: the Python digest (the same value)
+    assert Normalizer(CONFIGS["default"]())._native_id is None
 
 
 def test_dead_letters_come_from_the_python_parser() -> None:
