@@ -26,6 +26,20 @@ def factorize(column: npt.NDArray[np.object_]) -> Factorized:
     return codes, uniques.tolist()
 
 
+def subset_factorized(factorized: Factorized, index: slice | npt.NDArray[np.intp]) -> Factorized:
+    """:func:`factorize` of ``column[index]`` from that of ``column`` (codes again in order of first appearance)."""
+    codes, uniques = factorized
+    part = codes[index]
+    present = part[part >= 0]
+    if not len(present):
+        return part, []
+    distinct, first = np.unique(present, return_index=True)
+    order = distinct[np.argsort(first)]  # the old codes, in order of first appearance in the part
+    recode = np.full(len(uniques) + 1, -1, dtype=part.dtype)  # the last one for the missing values (code -1)
+    recode[order] = np.arange(len(order))
+    return recode[part], [uniques[i] for i in order.tolist()]
+
+
 def bits_of(column: npt.NDArray[np.object_], factorized: Factorized | None = None) -> U32:
     """One bit (of 32) per distinct value, from a stable hash (crc32, not the salted ``hash``); 0 when missing."""
     codes, uniques = factorized if factorized is not None else factorize(column)
