@@ -139,12 +139,12 @@ fn factorize(values: &[Bound<'_, PyAny>]) -> Option<(Vec<i64>, Vec<usize>)> {
             continue;
         }
         let text = v.cast_exact::<PyString>().ok()?.to_str().ok()?;
-        if text.contains('\0') {
-            return None; // pandas compares all-string columns as C strings
-        }
         let next = firsts.len() as i64;
         let code = *index.entry(text).or_insert(next);
         if code == next {
+            if text.contains('\0') {
+                return None; // pandas compares all-string columns as C strings
+            }
             firsts.push(i);
         }
         codes.push(code);
