@@ -122,9 +122,21 @@ _ARRAYS: Final = ("minute", "status", "bytes_out", "input_tokens", "output_token
 
 
 def _obj(values: list[Any]) -> ObjArray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
+    """An object array of the values (``fromiter``: no search for nested sequences, 2x faster than setitem)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+_IDS: Final[list[str]] = []  # "0", "1", ...: the default event ids, made once
+_IDS_CACHED: Final = 100_000
+
+
+def _default_ids(n: int) -> list[str]:
+    """``[str(i) for i in range(n)]``."""
+    if n > _IDS_CACHED:
+        return list(map(str, range(n)))
+    if len(_IDS) < n:
+        _IDS.extend(map(str, range(len(_IDS), n)))
+    return _IDS[:n]
 
 
 def _get(maps: list[Any], key: str, default: Any = None) -> list[Any]:
@@ -206,7 +218,7 @@ def columns_from_docs(docs: Sequence[Mapping[str, Any]], event_ids: Sequence[str
     takes the batch (:mod:`~detectors.ml.features.native_columns`), else one C-level ``map`` per field and level,
     over chunks of :data:`_CHUNK` documents."""
     docs = docs if isinstance(docs, list) else list(docs)
-    ids = list(event_ids) if event_ids is not None else list(map(str, range(len(docs))))
+    ids = list(event_ids) if event_ids is not None else _default_ids(len(docs))
     native = _native(docs, ids)
     if native is not None:
         return native
