@@ -11,9 +11,11 @@ Reported (medians of ``--runs``, with ratios to a baseline measured in the same 
   scoring path: its values hit the ECDF knots as the stream's do); ECOD and COPOD also against their own scores by
   the numpy ``searchsorted`` path (``_raw_reference``, the code before the knot index), timed alternately;
 - feature extraction: events/s of the behaviour features from ECS documents (columns + windows), of the columns
-  step alone (and its ratio to the plain per-document reference path it replaced, timed alternately with it), of
-  the windows alone (from prebuilt columns), and of the request-content features, against the floor of any
-  per-document work measured in the same run (reading one field of every document);
+  step alone (native when the extension has it; its ratios to the Python path and to the plain per-document
+  reference path, the three timed alternately), of the windows alone (from prebuilt columns: the native ones, which
+  carry the text columns' codes, timed alternately with the Python path's), the documents -> rows figure of the
+  Python path, and of the request-content features, against the floor of any per-document work measured in the
+  same run (reading one field of every document);
 - state: bytes per entity measured with tracemalloc for 100k API keys (keys are 38-character pseudonyms),
   extrapolated to 1M active entities.
 
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from detectors.ml.features import native_columns
 from detectors.ml.features.behaviour import EntityBehaviour
 from detectors.ml.features.columns import EventColumns, columns_from_docs, columns_from_docs_reference
 from detectors.ml.features.content import RequestContent
@@ -79,6 +82,12 @@ def behaviour(docs: list[dict[str, Any]], batch: int) -> np.ndarray:
         rows += eb.process(columns_from_docs(docs[start : start + batch]))
     rows += eb.flush()
     return np.vstack([r.X for r in rows])
+
+
+def python_columns(parts: list[list[dict[str, Any]]]) -> list[EventColumns]:
+    """The columns step without the native extension."""
+    with native_columns.python_only():
+        return [columns_from_docs(p) for p in parts]
 
 
 def bench_scoring(X: np.ndarray, runs: int, batch: int, rows: int = 200_000) -> None:
@@ -139,11 +148,14 @@ def bench_features(docs: list[dict[str, Any]], runs: int, batch: int) -> None:
     for size in (batch, 10 * batch):
         parts = [docs[i : i + size] for i in range(0, n, size)]
         cols: list[EventColumns] = [columns_from_docs(p) for p in parts]
-        pairs = [(median_time(lambda ps=parts: [columns_from_docs_reference(p) for p in ps], 1),
-                  median_time(lambda ps=parts: [columns_from_docs(p) for p in ps], 1))
-                 for _ in range(runs)]  # fmt: skip
-        t_cols = statistics.median(t for _, t in pairs)
-        ref_ratio = statistics.median(r / t for r, t in pairs)
+        triples = [(median_time(lambda ps=parts: [columns_from_docs_reference(p) for p in ps], 1),
+                    median_time(lambda ps=parts: python_columns(ps), 1),
+                    median_time(lambda ps=parts: [columns_from_docs(p) for p in ps], 1))
+                   for _ in range(runs)]  # fmt: skip
+        t_cols, t_py = statistics.median(t for _, _, t in triples), statistics.median(t for _, t, _ in triples)
+        ref_ratio = statistics.median(r / t for r, _, t in triples)
+        py_ratio = statistics.median(p / t for _, p, t in triples)
+        native = "native" if native_columns.available() else "Python (no native extension)"
 
         def windows(cs: list[EventColumns] = cols) -> None:
             eb = EntityBehaviour()
@@ -151,10 +163,14 @@ def bench_features(docs: list[dict[str, Any]], runs: int, batch: int) -> None:
                 eb.process(c)
             eb.flush()
 
-        t_win = median_time(windows, runs)
+        with native_columns.python_only():
+            py_cols = [columns_from_docs(p) for p in parts]
+        wins = [(median_time(lambda cs=py_cols: windows(cs), 1), median_time(windows, 1)) for _ in range(runs)]
+        t_win, t_win_py = statistics.median(t for _, t in wins), statistics.median(t for t, _ in wins)
         print(f"  batches of {size:6d}: documents -> behaviour rows {n / (t_cols + t_win):10,.0f} ev/s "
-              f"(columns {n / t_cols:10,.0f} ev/s = {ref_ratio:.2f}x the reference path, windows from columns "
-              f"{n / t_win:10,.0f} ev/s)")  # fmt: skip
+              f"(columns {n / t_cols:10,.0f} ev/s, {native} = {py_ratio:.2f}x the Python path and {ref_ratio:.2f}x "
+              f"the reference path; windows from its columns {n / t_win:10,.0f} ev/s = {t_win_py / t_win:.2f}x "
+              f"from the Python path's columns); the Python path: {n / (t_py + t_win_py):10,.0f} ev/s")  # fmt: skip
     content = RequestContent().fit(docs[:20_000])
     parts = [docs[i : i + batch] for i in range(0, n, batch)]
     t = median_time(lambda: [content.transform(p) for p in parts], runs)

@@ -101,12 +101,14 @@ class _Runner:
         self.rows_scored = 0
         self.anomalies = 0
 
-    def process(self, docs: list[dict[str, Any]], ids: list[str]) -> list[MLDetection]:
+    def process(self, docs: list[dict[str, Any]], ids: list[str], cols: EventColumns | None = None
+                ) -> list[MLDetection]:  # fmt: skip
+        """Score a batch (``cols``: its columns, when the caller has them; read-only, shared between runners)."""
         self.out = []
         if self.model.family == "content":
             self._content(docs, ids)
         elif self.state is not None and docs:
-            cols = columns_from_docs(docs, ids)
+            cols = cols if cols is not None else columns_from_docs(docs, ids)
             self.recent.append((int(cols.minute.max()) // self.state.hop, cols))
             self.state.process(cols, self._decide)
             while self.recent and self.recent[0][0] < self.state.closed_until:
@@ -278,7 +280,9 @@ class MLEngine:
             else:
                 self.stats["bad_timestamps"] += 1
         self.stats["events"] += len(events)
-        return self._collect([r.process(docs, ids) for r in self.runners])
+        behaviour = bool(docs) and any(r.state is not None for r in self.runners)
+        cols = columns_from_docs(docs, ids) if behaviour else None  # once for every behaviour model
+        return self._collect([r.process(docs, ids, cols) for r in self.runners])
 
     def flush(self) -> list[Detection]:
         """End of input: close every open window."""

@@ -37,6 +37,8 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+mod ml_columns;
+
 // --- the leaf fields the chain can produce, in one fixed order shared with Python (`leaves()`) -----------
 
 const LEAVES: [&str; 43] = [
@@ -1377,6 +1379,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_might_mask, m)?)?;
     m.add_function(wrap_pyfunction!(py_canonical_ip, m)?)?;
     m.add_function(wrap_pyfunction!(document_id, m)?)?;
+    m.add_function(wrap_pyfunction!(ml_columns::ml_columns, m)?)?;
     m.add("ABI_VERSION", 1)?;
     Ok(())
 }

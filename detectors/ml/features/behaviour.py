@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from detectors.ml.features.columns import ENTITY_FIELDS, EventColumns
 from detectors.ml.features.entity_state import EntityTable, group_events
-from detectors.ml.features.sketch import Factorized, bits_of, distinct, factorize
+from detectors.ml.features.sketch import Factorized, bits_of, distinct
 
 Matrix = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
@@ -289,9 +289,10 @@ class EntityBehaviour:
         if not self.tables:
             return
         ent = cols.entities
-        fact = {etype: factorize(ent[etype]) for etype in ("source_ip", "user", "api_key")}  # hashed once
+        linked = dict.fromkeys(("source_ip", "user", "api_key", *self.tables))  # the sketches' and the tables'
+        fact = {etype: cols.factorize(etype) for etype in linked}  # hashed once (or known from the columns step)
         bits = _bits(cols, fact)
-        rows = np.stack([table.rows_for(ent[etype], bucket, fact.get(etype)) for etype, table in self.tables.items()])
+        rows = np.stack([table.rows_for(ent[etype], bucket, fact[etype]) for etype, table in self.tables.items()])
         sizes = [len(table) for table in self.tables.values()]
         amounts = np.column_stack([cols.bytes_out, cols.input_tokens, cols.output_tokens]).astype(np.float64)
         groups = group_events(rows, sizes, bucket, cols.status, amounts, cols.latency_ms, bits)
@@ -493,12 +494,13 @@ class EntityBehaviour:
 def _bits(cols: EventColumns, fact: dict[str, Factorized]) -> U32:
     """Each event's sketch bit per :data:`SKETCHES` column (0 when missing; the path stands in for a missing route)."""
     ent = cols.entities
-    route = factorize(cols.route)
+    route = cols.factorize("route")
     bits = np.empty((len(cols), len(SKETCHES)), dtype=np.uint32)
-    bits[:, 1] = bits_of(cols.path)
+    bits[:, 1] = bits_of(cols.path, cols.factorize("path"))
     bits[:, 0] = np.where(route[0] < 0, bits[:, 1], bits_of(cols.route, route))
     bits[:, 2] = bits_of(ent["source_ip"], fact["source_ip"])
-    bits[:, 3], bits[:, 4], bits[:, 5] = bits_of(cols.country), bits_of(cols.asn), bits_of(cols.user_agent)
+    bits[:, 3], bits[:, 4] = bits_of(cols.country, cols.factorize("country")), bits_of(cols.asn, cols.factorize("asn"))
+    bits[:, 5] = bits_of(cols.user_agent, cols.factorize("user_agent"))
     bits[:, 6], bits[:, 7] = bits_of(ent["user"], fact["user"]), bits_of(ent["api_key"], fact["api_key"])
     return bits
 

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from detectors.ml.jit import jit
+
 Matrix = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
 
@@ -24,6 +26,33 @@ def factorize(column: npt.NDArray[np.object_]) -> Factorized:
     """Codes (-1 for missing) and distinct values of a column: hashed once, shared by sketches and entity rows."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     return codes, uniques.tolist()
+
+
+def subset_factorized(factorized: Factorized, index: slice | npt.NDArray[np.intp]) -> Factorized:
+    """:func:`factorize` of ``column[index]`` from that of ``column`` (codes again in order of first appearance)."""
+    codes, uniques = factorized
+    part, order = _recode(np.ascontiguousarray(codes[index], dtype=np.intp), len(uniques))
+    return part, [uniques[i] for i in order.tolist()]
+
+
+@jit()
+def _recode(codes: npt.NDArray[np.intp], n_uniques: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Codes renumbered in order of first appearance (-1 stays), and the old code of each new one."""
+    new = np.full(n_uniques, -1, dtype=np.intp)
+    order = np.empty(n_uniques, dtype=np.intp)
+    out = np.empty(len(codes), dtype=np.intp)
+    k = 0
+    for i in range(len(codes)):
+        code = codes[i]
+        if code < 0:
+            out[i] = -1
+            continue
+        if new[code] < 0:
+            new[code] = k
+            order[k] = code
+            k += 1
+        out[i] = new[code]
+    return out, order[:k]
 
 
 def bits_of(column: npt.NDArray[np.object_], factorized: Factorized | None = None) -> U32:

@@ -131,6 +131,10 @@ def test_engine_raises_explained_detections_and_learns_only_unflagged(behaviour:
     again = MLEngine([behaviour])
     ids = [d.id for start in range(0, len(stream), 1000) for d in again.process(stream[start : start + 1000])]
     assert ids + [d.id for d in again.flush()] == [d.id for d in found], "same input, same detections"
+    twice = MLEngine([behaviour], shadow=[behaviour])  # the two runners share each batch's columns
+    ids = [d.id for start in range(0, len(stream), 1000) for d in twice.process(stream[start : start + 1000])]
+    assert ids + [d.id for d in twice.flush()] == [d.id for d in found], "a shadow model changes nothing"
+    assert twice.counters()["rows_scored"] == 2 * counters["rows_scored"]
 
 
 def test_an_entitys_consecutive_anomalous_windows_are_one_incident(behaviour: TrainedModel) -> None:

@@ -1,0 +1,304 @@
+//! `ml_columns`: the columns step of the ML behaviour features, native (see
+//! `detectors/ml/features/native_columns.py`, which turns the result into `EventColumns`).
+//!
+//! One pass over a list of ECS documents reads the fields `columns_from_docs` reads. It returns `None`
+//! ("run the Python path") for anything it does not reproduce exactly: a document or an intermediate level
+//! that is present but not an exact `dict`, a missing `@timestamp`, a number that is not an exact `int`
+//! (in the i64 range) or, for the float columns, an exact `float` or such an `int`. Timestamps are parsed
+//! here only in the normalized form `YYYY-MM-DDTHH:MM:SS.mmmZ` (ASCII, a valid date and time of day: the
+//! reference reads only the first 16 characters); any other value is handed back with its position for
+//! Python's `epoch_minute`. Text columns are returned as they are, with their factorization (codes in
+//! order of first appearance, `None` -> -1) when every value is `None` or an exact `str` without NUL (what
+//! `pandas.factorize` codes the same way): else without, and Python factorizes that column.
+
+use std::collections::HashMap;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+/// Text columns, in output order: route, path, country, ASN, user agent, API key, user, source IP, org.
+const TEXT: usize = 9;
+
+/// Why a batch is not converted here.
+enum Stop {
+    /// Something this path does not reproduce: the caller runs the Python path.
+    Fallback,
+    /// A Python error (a key's `__eq__` raising ...): propagated.
+    Error(PyErr),
+}
+
+impl From<PyErr> for Stop {
+    fn from(err: PyErr) -> Self {
+        Stop::Error(err)
+    }
+}
+
+type Level<'py> = Option<Bound<'py, PyDict>>;
+
+/// `d.get(key, {})` where a present value must be an exact dict (`None` stands for the empty one).
+fn level<'py>(d: &Level<'py>, key: &Bound<'py, PyString>) -> Result<Level<'py>, Stop> {
+    let Some(d) = d else { return Ok(None) };
+    match d.get_item(key)? {
+        None => Ok(None),
+        Some(v) => v
+            .cast_into_exact::<PyDict>()
+            .map(Some)
+            .map_err(|_| Stop::Fallback),
+    }
+}
+
+/// `d.get(key)`, or `None` when the level is missing.
+fn leaf<'py>(d: &Level<'py>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    d.as_ref().map_or(Ok(None), |d| d.get_item(key))
+}
+
+/// An integer leaf as numpy's int64 conversion gives it (missing: 0).
+fn int_of(v: Option<Bound<'_, PyAny>>) -> Result<i64, Stop> {
+    match v {
+        None => Ok(0),
+        Some(v) if v.is_exact_instance_of::<PyInt>() => {
+            v.extract::<i64>().map_err(|_| Stop::Fallback)
+        }
+        Some(_) => Err(Stop::Fallback),
+    }
+}
+
+/// A float leaf as numpy's float64 conversion gives it (missing: 0.0).
+fn float_of(v: Option<Bound<'_, PyAny>>) -> Result<f64, Stop> {
+    match v {
+        None => Ok(0.0),
+        Some(v) if v.is_exact_instance_of::<PyFloat>() => Ok(v
+            .cast_into_exact::<PyFloat>()
+            .map_err(|_| Stop::Fallback)?
+            .value()),
+        Some(v) if v.is_exact_instance_of::<PyInt>() => {
+            // i64 -> f64 rounds to nearest, ties to even: as Python's int -> float
+            v.extract::<i64>()
+                .map(|i| i as f64)
+                .map_err(|_| Stop::Fallback)
+        }
+        Some(_) => Err(Stop::Fallback),
+    }
+}
+
+/// Days in a month of the proleptic Gregorian calendar.
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a valid civil date (years 1 to 9999).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    era * 146_097 + year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year - 719_468
+}
+
+/// The epoch minute of a normalized timestamp (`YYYY-MM-DDTHH:MM:SS.mmmZ`, ASCII, valid), else `None`.
+pub(crate) fn canonical_minute(text: &str) -> Option<i64> {
+    let s = text.as_bytes();
+    if s.len() != 24 || s[23] != b'Z' || !s.is_ascii() {
+        return None;
+    }
+    if s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<i64> {
+        s[from..to].iter().try_fold(0_i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute) = (number(11, 13)?, number(14, 16)?);
+    let valid = year >= 1
+        && (1..=12).contains(&month)
+        && day >= 1
+        && day <= days_in_month(year, month)
+        && hour <= 23
+        && minute <= 59;
+    valid.then(|| days_from_civil(year, month, day) * 1440 + hour * 60 + minute)
+}
+
+/// Codes in order of first appearance (`None` -> -1) and the position of each distinct value's first
+/// appearance, when every value is `None` or an exact `str` without NUL; else `None`.
+fn factorize(values: &[Bound<'_, PyAny>]) -> Option<(Vec<i64>, Vec<usize>)> {
+    let mut index: HashMap<&str, i64, ahash::RandomState> =
+        HashMap::with_capacity_and_hasher(64, ahash::RandomState::new());
+    let mut codes = Vec::with_capacity(values.len());
+    let mut firsts = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        if v.is_none() {
+            codes.push(-1);
+            continue;
+        }
+        let text = v.cast_exact::<PyString>().ok()?.to_str().ok()?;
+        let next = firsts.len() as i64;
+        let code = *index.entry(text).or_insert(next);
+        if code == next {
+            if text.contains('\0') {
+                return None; // pandas compares all-string columns as C strings
+            }
+            firsts.push(i);
+        }
+        codes.push(code);
+    }
+    Some((codes, firsts))
+}
+
+/// The columns of a batch (see the module documentation), or `Stop`.
+fn read<'py>(docs: &Bound<'py, PyList>) -> Result<Bound<'py, PyTuple>, Stop> {
+    let py = docs.py();
+    let k = |name: &'static str| -> Bound<'py, PyString> { PyString::intern(py, name) };
+    let (http, response, logwarden, api, gen_ai, usage) = (
+        k("http"),
+        k("response"),
+        k("logwarden"),
+        k("api"),
+        k("gen_ai"),
+        k("usage"),
+    );
+    let (url, source, geo, asn, user_agent, user, org) = (
+        k("url"),
+        k("source"),
+        k("geo"),
+        k("as"),
+        k("user_agent"),
+        k("user"),
+        k("organization"),
+    );
+    let n = docs.len();
+    let mut minute: Vec<i64> = Vec::with_capacity(n);
+    let mut status: Vec<i64> = Vec::with_capacity(n);
+    let mut floats: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut text: [Vec<Bound<'py, PyAny>>; TEXT] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let odd = PyList::empty(py);
+    for (i, doc) in docs.iter().enumerate() {
+        let doc = Some(
+            doc.cast_into_exact::<PyDict>()
+                .map_err(|_| Stop::Fallback)?,
+        );
+        let stamp = leaf(&doc, intern!(py, "@timestamp"))?.ok_or(Stop::Fallback)?;
+        let parsed = match stamp.cast_exact::<PyString>() {
+            Ok(s) => s.to_str().ok().and_then(canonical_minute),
+            Err(_) => None,
+        };
+        minute.push(parsed.unwrap_or(0));
+        if parsed.is_none() {
+            odd.append((i, stamp))?;
+        }
+        let resp = level(&level(&doc, &http)?, &response)?;
+        let lw_api = level(&level(&doc, &logwarden)?, &api)?;
+        let use_ = level(&level(&doc, &gen_ai)?, &usage)?;
+        let src = level(&doc, &source)?;
+        status.push(int_of(leaf(&resp, intern!(py, "status_code"))?)?);
+        floats[0].push(float_of(leaf(&resp, intern!(py, "bytes"))?)?);
+        floats[1].push(float_of(leaf(&use_, intern!(py, "input_tokens"))?)?);
+        floats[2].push(float_of(leaf(&use_, intern!(py, "output_tokens"))?)?);
+        floats[3].push(float_of(leaf(&lw_api, intern!(py, "latency_ms"))?)?);
+        let values = [
+            leaf(&lw_api, intern!(py, "route"))?,
+            leaf(&level(&doc, &url)?, intern!(py, "path"))?,
+            leaf(&level(&src, &geo)?, intern!(py, "country_iso_code"))?,
+            leaf(&level(&src, &asn)?, intern!(py, "number"))?,
+            leaf(&level(&doc, &user_agent)?, intern!(py, "original"))?,
+            leaf(&lw_api, intern!(py, "key_id"))?,
+            leaf(&level(&doc, &user)?, intern!(py, "id"))?,
+            leaf(&src, intern!(py, "ip"))?,
+            leaf(&level(&doc, &org)?, intern!(py, "id"))?,
+        ];
+        for (column, value) in text.iter_mut().zip(values) {
+            column.push(value.unwrap_or_else(|| py.None().into_bound(py)));
+        }
+    }
+    let mut numbers: Vec<u8> = Vec::with_capacity(6 * 8 * n);
+    numbers.extend(minute.iter().chain(&status).flat_map(|v| v.to_ne_bytes()));
+    numbers.extend(floats.iter().flatten().flat_map(|v| v.to_ne_bytes()));
+    let codes = PyList::empty(py);
+    for column in &text {
+        match factorize(column) {
+            Some((c, firsts)) => {
+                let bytes: Vec<u8> = c.iter().flat_map(|v| v.to_ne_bytes()).collect();
+                let uniques = PyList::new(py, firsts.iter().map(|&i| &column[i]))?;
+                codes.append((PyByteArray::new(py, &bytes), uniques))?;
+            }
+            None => codes.append(py.None())?,
+        }
+    }
+    let columns = PyList::new(
+        py,
+        text.iter()
+            .map(|c| PyList::new(py, c))
+            .collect::<PyResult<Vec<_>>>()?,
+    )?;
+    Ok(PyTuple::new(
+        py,
+        [
+            PyByteArray::new(py, &numbers).into_any(),
+            odd.into_any(),
+            columns.into_any(),
+            codes.into_any(),
+        ],
+    )?)
+}
+
+/// `(numbers, odd timestamps, text columns, factorizations)` of a list of ECS documents, or `None` (run the
+/// Python path). `numbers`: a bytearray of six native-endian 8-byte columns (epoch minute and status as
+/// int64, then bytes out, input tokens, output tokens and latency as float64); `odd timestamps`: `(index,
+/// value)` of the timestamps left to Python (their minute is 0 here); `text columns`: nine lists; each
+/// factorization: `(int64 codes as a bytearray, distinct values)` or `None`.
+#[pyfunction]
+pub fn ml_columns<'py>(docs: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    match read(docs) {
+        Ok(out) => Ok(Some(out)),
+        Err(Stop::Fallback) => Ok(None),
+        Err(Stop::Error(err)) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_timestamps_parse_to_epoch_minutes() {
+        assert_eq!(canonical_minute("1970-01-01T00:00:59.999Z"), Some(0));
+        assert_eq!(
+            canonical_minute("2026-11-02T08:00:00.123Z"),
+            Some(29_893_440)
+        );
+        assert_eq!(
+            canonical_minute("2024-02-29T00:01:00.000Z"),
+            Some(days_from_civil(2024, 2, 29) * 1440 + 1)
+        );
+        assert_eq!(
+            canonical_minute("0001-01-01T00:00:00.000Z"),
+            Some(-719_162 * 1440)
+        );
+    }
+
+    #[test]
+    fn other_forms_are_left_to_python() {
+        for text in [
+            "2023-02-29T00:00:00.000Z",
+            "2026-13-01T00:00:00.000Z",
+            "2026-11-31T00:00:00.000Z",
+            "2026-11-02T24:00:00.000Z",
+            "2026-11-02T08:60:00.000Z",
+            "0000-01-01T00:00:00.000Z",
+            "2026-11-02 08:00:00.000Z",
+            "2026-11-02T08:00:00.000+",
+            "2026-11-02T08:00:00.00Z",
+            "2026-11-02T08:00:00.é0Z",
+            "+026-11-02T08:00:00.000Z",
+        ] {
+            assert_eq!(canonical_minute(text), None, "{text}");
+        }
+    }
+}

@@ -1,0 +1,198 @@
+"""The native columns step (``ingest._native.ml_columns``) gives the reference columns, or the same failure.
+
+Documents come from the generator with fields replaced by odd values (missing, ``None``, wrong types, non-dict
+levels, huge numbers, NaN, NUL and surrogate strings, timestamps in other forms or invalid): the native path, the
+Python path and the plain reference either agree or all fail, and the factorizations the native path hands to the
+windows step are pandas' own. ``LOGWARDEN_NATIVE=0`` (a deliberate pure-Python run) skips the native-only tests;
+a missing extension fails them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import UserDict
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from detectors.ml.features import native_columns
+from detectors.ml.features.columns import (
+    EventColumns,
+    columns_from_docs,
+    columns_from_docs_reference,
+    epoch_minute,
+    epoch_minutes,
+)
+from detectors.ml.features.sketch import factorize, subset_factorized
+
+from .conftest import docs
+
+OFF = os.environ.get("LOGWARDEN_NATIVE", "1") == "0"
+needs_native = pytest.mark.skipif(OFF, reason="native columns off (LOGWARDEN_NATIVE=0)")
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+#: the paths the columns step reads, with each intermediate level
+PATHS = [
+    ("@timestamp",), ("http", "response", "status_code"), ("http", "response", "bytes"),
+    ("gen_ai", "usage", "input_tokens"), ("gen_ai", "usage", "output_tokens"), ("logwarden", "api", "latency_ms"),
+    ("logwarden", "api", "route"), ("url", "path"), ("source", "geo", "country_iso_code"), ("source", "as", "number"),
+    ("user_agent", "original"), ("logwarden", "api", "key_id"), ("user", "id"), ("source", "ip"),
+    ("organization", "id"),
+]  # fmt: skip
+_MISSING = object()
+
+stamps = st.one_of(
+    st.just("2026-11-02T08:00:00.123Z"),
+    st.builds(lambda y, m, d, h, mi: f"{y:04d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:59.999Z",
+              st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25), st.integers(0, 61)),
+    st.sampled_from(["2026-11-02T09:00:00+01:00", "2026-11-02T08:00:00", "2026-11-02 08:00:00.000Z",
+                     "2026-11-02T08:00xx.yyyZ", "2026-11-02T08:00:00.é0Z", "20261102T0800", "", "Z"]),
+)  # fmt: skip
+odd_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.integers(-(2**62), 2**62),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6), st.sampled_from(["a\0b", "a\0c", "\ud800"]),
+    st.builds(lambda: {}), st.builds(list), st.builds(lambda: UserDict({"x": 1})),
+)  # fmt: skip
+edits = st.lists(
+    st.tuples(st.integers(0, 9), st.sampled_from(PATHS), st.integers(0, 2),
+              st.one_of(st.just(_MISSING), odd_values, stamps)),
+    max_size=6,
+)  # fmt: skip
+
+
+def _set(doc: dict[str, Any], path: tuple[str, ...], depth: int, value: Any) -> dict[str, Any]:
+    """``doc`` with the value at ``path[: depth + 1]`` (at most the leaf) replaced or removed (copied levels)."""
+    depth = min(depth, len(path) - 1)
+    out = dict(doc)
+    level = out
+    for key in path[:depth]:
+        inner = level.get(key)
+        level[key] = dict(inner) if isinstance(inner, dict) else {}
+        level = level[key]
+    if value is _MISSING:
+        level.pop(path[depth], None)
+    else:
+        level[path[depth]] = value
+    return out
+
+
+def _outcome(fn: Any, data: list[Any]) -> EventColumns | type[BaseException]:
+    try:
+        return fn(data)  # type: ignore[no-any-return]
+    except Exception as exc:  # the kind of failure is what is compared
+        return type(exc)
+
+
+def _same(got: EventColumns, want: EventColumns) -> None:
+    for name in ("minute", "status", "bytes_out", "input_tokens", "output_tokens", "latency_ms"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name  # bit for bit (NaN, -0.0)
+    for name in ("route", "path", "country", "asn", "user_agent"):
+        assert _identical(getattr(got, name).tolist(), getattr(want, name).tolist()), name
+    for etype, values in want.entities.items():
+        assert _identical(got.entities[etype].tolist(), values.tolist()), etype
+    assert got.event_ids == want.event_ids
+
+
+def _identical(a: list[Any], b: list[Any]) -> bool:
+    """The same objects (NaN is itself; ``==`` would say no)."""
+    return len(a) == len(b) and all(x is y or (x == y and type(x) is type(y)) for x, y in zip(a, b, strict=True))
+
+
+def _python(data: list[Any]) -> EventColumns:
+    with native_columns.python_only():
+        return columns_from_docs(data)
+
+
+def _check_factorized(cols: EventColumns) -> None:
+    for name, (codes, uniques) in cols.factorized.items():
+        want_codes, want_uniques = factorize(cols.entities[name] if name in cols.entities else getattr(cols, name))
+        np.testing.assert_array_equal(codes, want_codes, err_msg=name)
+        assert codes.dtype == want_codes.dtype
+        assert _identical(uniques, want_uniques), name
+
+
+@needs_native
+def test_extension_has_the_native_columns_step() -> None:
+    assert native_columns.available()
+    cols = columns_from_docs(docs(10)[:500])
+    assert set(cols.factorized) == set(native_columns.TEXT_COLUMNS)
+    _same(cols, columns_from_docs_reference(docs(10)[:500]))
+    _check_factorized(cols)
+
+
+@needs_native
+@SETTINGS
+@given(edits=edits, size=st.integers(0, 10))
+def test_native_columns_equal_the_reference_or_fail_alike(edits: list[Any], size: int) -> None:
+    data = docs(10, ("key_leak",))[:size]
+    for at, path, depth, value in edits:
+        if at < len(data):
+            data[at] = _set(data[at], path, depth, value)
+    want = _outcome(columns_from_docs_reference, data)
+    got, python = _outcome(columns_from_docs, data), _outcome(_python, data)
+    event(
+        f"reference {'ok' if isinstance(want, EventColumns) else 'fails'}, native "
+        f"{'declines' if not data or native_columns.read(data, lambda t: 0) is None else 'reads'}"
+    )
+    if isinstance(want, EventColumns):
+        assert isinstance(got, EventColumns) and isinstance(python, EventColumns), (got, python)
+        _same(got, want)
+        _same(python, want)
+        _check_factorized(got)
+    else:  # the reference failed: so do both (the order of the checks may differ: any exception)
+        assert not isinstance(got, EventColumns) and not isinstance(python, EventColumns)
+
+
+@needs_native
+def test_declined_batches_run_in_python() -> None:
+    """Documents of another Mapping type, non-int statuses, huge numbers: the Python path, same columns."""
+    base = docs(10)[:70]
+    odd_docs = [UserDict(base[3]), _set(base[3], PATHS[1], 2, 200.0), _set(base[3], PATHS[2], 2, 2**64),
+                _set(base[3], PATHS[5], 2, None), _set(base[3], PATHS[1], 1, UserDict({"status_code": 1}))]  # fmt: skip
+    for odd in odd_docs:
+        data = [*base[:3], odd, *base[4:]]
+        assert native_columns.read(data, epoch_minute) is None
+        _same(columns_from_docs(data), columns_from_docs_reference(data))
+
+
+@needs_native
+def test_text_columns_are_factorized_only_when_pandas_codes_them_alike() -> None:
+    """NaN is missing for pandas, strings with NUL compare as C strings: those columns are left to pandas."""
+    base = docs(10)[:10]
+    data = [_set(d, PATHS[13], 1, v) for d, v in zip(base, ["a", math.nan, "a", None, *["b"] * 6], strict=True)]
+    data = [_set(d, PATHS[7], 1, v) for d, v in zip(data, ["p\0x", "p\0y", *["q"] * 8], strict=True)]
+    cols = columns_from_docs(data)
+    assert "source_ip" not in cols.factorized and "path" not in cols.factorized and "route" in cols.factorized
+    _check_factorized(cols)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["a", "b", "c", None, "d"]), max_size=40), st.data())
+def test_a_part_of_a_factorization_is_the_part_factorized(values: list[Any], data: st.DataObject) -> None:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    start = data.draw(st.integers(0, len(values)))
+    stop = data.draw(st.integers(start, len(values)))
+    index = np.array(data.draw(st.lists(st.integers(0, max(0, len(values) - 1)), max_size=40 if values else 0)),
+                     dtype=np.intp)  # fmt: skip
+    for part in (slice(start, stop), index):
+        codes, uniques = subset_factorized(factorize(column), part)
+        want_codes, want_uniques = factorize(column[part])
+        np.testing.assert_array_equal(codes, want_codes)
+        assert uniques == want_uniques
+
+
+@SETTINGS
+@given(st.lists(stamps, max_size=8))
+def test_array_timestamps_fail_where_one_by_one_parsing_fails(values: list[str]) -> None:
+    want = _outcome(lambda v: [epoch_minute(t) for t in v], values)
+    got = _outcome(epoch_minutes, values)
+    if isinstance(want, list):
+        assert not isinstance(got, type) and got.tolist() == want
+    else:
+        assert isinstance(got, type) and issubclass(got, Exception)
