@@ -118,6 +118,7 @@ def build_rule(
         logsource=logsource,
         predicate=predicate,
         keys=keys,
+        also=parts[0].also if len(parts) == 1 else (),  # several conditions are ORed: only the common keys
         fields=frozenset().union(*(p.fields for p in parts)),
         source_fields=source_fields,
         exact=predicate if len(parts) == 1 and parts[0].exact else None,

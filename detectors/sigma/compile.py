@@ -12,9 +12,10 @@ in ``url.original`` or ``message``.
 
 Index keys: :attr:`Compiled.keys` is a set of atoms of which at least one must hold whenever the
 predicate holds: ``("eq", field, lower-case text)``, ``("sub", field, lower-case substring)``,
-``("re", field, pattern)``, ``("net", field, cidr)`` or ``("has", field, "")``; ``None`` when no such set
-is known (``not``, null). :mod:`detectors.sigma.index` only evaluates a rule for events that satisfy one
-of its atoms.
+``("re", field, pattern)``, ``("net", field, cidr)``, ``("cmp", field, "GT 500")`` (a numeric comparison:
+``LT``, ``LTE``, ``GT``, ``GTE`` or ``EQ`` and the number) or ``("has", field, "")``; ``None`` when no such set is known
+(``not``, null). :attr:`Compiled.also` holds the sets of the other parts of an AND, each of which must hold
+too. :mod:`detectors.sigma.index` only evaluates a rule for events that satisfy one atom of each set.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from sigma.conditions import (
 )
 from sigma.types import (
     SigmaCIDRExpression,
+    SigmaCompareExpression,
     SigmaExists,
     SigmaExpansion,
     SigmaFieldReference,
     SigmaNull,
+    SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
@@ -61,7 +64,9 @@ _FLAG_LETTERS = {
     SigmaRegularExpressionFlag.DOTALL: "s",
 }
 #: How selective an atom kind usually is (lower first) when an AND can be indexed by several.
-_RANK = {"eq": 0, "net": 1, "sub": 2, "re": 3, "has": 4}
+_RANK = {"eq": 0, "net": 1, "sub": 2, "re": 3, "cmp": 4, "has": 5}
+MAX_ALSO = 1  # further atom sets of an AND the index tests (the most selective ones)
+_RANGES = ("LT", "LTE", "GT", "GTE")  # comparisons with an index atom
 
 #: Fields a keyword (field-less) search looks into.
 KEYWORD_FIELDS: tuple[str, ...] = ("message", "event.original", "url.original", "user_agent.original")
@@ -74,13 +79,15 @@ class Compiled:
     """A compiled condition: the predicate, its index keys and the fields it reads.
 
     ``exact``: the predicate holds exactly when one of the keys (all ``eq`` atoms of one field) does, so the
-    index alone decides it (``field: value`` or ``field: [a, b]``, case-insensitive).
+    index alone decides it (``field: value`` or ``field: [a, b]``, case-insensitive). ``also``: further atom
+    sets (of the other parts of an AND), each with an atom that holds whenever the predicate does.
     """
 
     predicate: Predicate
     keys: frozenset[Key] | None
     fields: frozenset[str]
     exact: bool = False
+    also: tuple[frozenset[Key], ...] = ()
 
 
 def compile_condition(node: Any, keyword_fields: Sequence[str] = KEYWORD_FIELDS) -> Predicate:
@@ -99,10 +106,12 @@ def compile_tree(node: Any, keyword_fields: Sequence[str] = KEYWORD_FIELDS) -> C
         if len(parts) == 1:
             return parts[0]
         if isinstance(node, ConditionAND):
-            keys = _and_keys([p.keys for p in parts])
+            sets = [s for p in parts for s in (p.keys, *p.also) if s]
+            keys = _and_keys(sets)
+            also = tuple(sorted((s for s in sets if s is not keys), key=_selectivity)[:MAX_ALSO])
             # The index selects by the chosen part: it usually holds for a candidate, so test it last.
             order = [p.predicate for p in parts if p.keys is not keys] + [p.predicate for p in parts if p.keys is keys]
-            return Compiled(_all(order), keys, fields)
+            return Compiled(_all(order), keys, fields, also=also)
         keys = None if any(p.keys is None for p in parts) else frozenset().union(*(p.keys or () for p in parts))
         return Compiled(_any(preds), keys, fields)
     if isinstance(node, ConditionNOT):
@@ -146,10 +155,12 @@ def _and_keys(options: Iterable[frozenset[Key] | None]) -> frozenset[Key] | None
     known = [k for k in options if k]
     if not known:
         return None
-    return min(
-        known,
-        key=lambda keys: (any(k[1] in LOW_CARDINALITY for k in keys), max(_RANK[k[0]] for k in keys), len(keys)),
-    )
+    return min(known, key=_selectivity)
+
+
+def _selectivity(keys: frozenset[Key]) -> tuple[bool, int, int]:
+    """How selective an atom set usually is (lower first)."""
+    return (any(k[1] in LOW_CARDINALITY for k in keys), max(_RANK[k[0]] for k in keys), len(keys))
 
 
 def _field(name: str, value: Any) -> Compiled:
@@ -266,6 +277,10 @@ def _atoms(name: str, value: Any) -> frozenset[Key] | None:
         return frozenset({("re", name, f"(?{flags}:{value.regexp.to_plain(regex=True)})")})
     if isinstance(value, SigmaCIDRExpression):
         return frozenset({("net", name, str(value.network))})
+    if isinstance(value, SigmaCompareExpression) and value.op.name in _RANGES:
+        return frozenset({("cmp", name, f"{value.op.name} {value.number.number!r}")})
+    if isinstance(value, SigmaNumber):  # matched as a number: numeric equality
+        return frozenset({("cmp", name, f"EQ {value.number!r}")})
     return None
 
 

@@ -9,6 +9,7 @@ with and without the index.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from detectors.sigma.compile import Predicate
 from detectors.sigma.fields import FieldView, as_view, field_getter
 from detectors.sigma.rules import DetectionRule
 from detectors.sigma.taxonomy import LogSource, event_logsources, logsource_matches
-from detectors.sigma.values import ip_of, text
+from detectors.sigma.values import ip_of, number, text
 
 #: A candidate and the predicate to run for it (``_matched`` when the index already decided the match).
 Plan = list[tuple[DetectionRule, Predicate]]
@@ -35,6 +36,10 @@ class FieldIndex:
     Rule positions are bits of an integer: each indexed field maps its values to the mask of the rules
     their atoms select (remembered per text value, since log fields repeat), the event's mask is the OR
     over its fields, and the candidate list of a mask is built once (masks repeat too).
+
+    A rule with several atom sets (:attr:`DetectionRule.also`, the parts of an AND) has a bit per set: set
+    ``j`` of the rule at position ``p`` is bit ``p + j * len(rules)`` (rules with fewer sets have the missing
+    ones always on), and a rule is a candidate when all its bits are on.
     """
 
     MASKS = 4096  # candidate lists remembered (forgotten all at once when full)
@@ -43,13 +48,20 @@ class FieldIndex:
         self.rules = list(rules)
         self._always = 0
         atoms: dict[str, dict[str, dict[str, int]]] = {}  # field -> kind -> value -> mask
+        n = len(self.rules)
+        sets_per_rule = max((1 + len(r.also) for r in self.rules if enabled and r.keys), default=1)
+        self._low = (1 << n) - 1
+        self._shifts = [j * n for j in range(1, sets_per_rule)]
         for position, rule in enumerate(self.rules):
-            if not enabled or not rule.keys:
-                self._always |= 1 << position
-                continue
-            for kind, name, value in rule.keys:
-                table = atoms.setdefault(name, {}).setdefault(kind, {})
-                table[value] = table.get(value, 0) | 1 << position
+            sets = (rule.keys, *rule.also) if enabled and rule.keys else ()
+            for j in range(sets_per_rule):
+                bit = 1 << (position + j * n)
+                if j >= len(sets):
+                    self._always |= bit
+                    continue
+                for kind, name, value in sets[j]:
+                    table = atoms.setdefault(name, {}).setdefault(kind, {})
+                    table[value] = table.get(value, 0) | bit
         self._fields = [_FieldAtoms(name, kinds) for name, kinds in atoms.items()]
         self._reads = [(f.name, field_getter(f.name), f.memo, f) for f in self._fields]
         self._exact = [enabled and bool(rule.keys) and rule.exact is rule.predicate for rule in self.rules]
@@ -63,10 +75,19 @@ class FieldIndex:
             values = doc.get(name)  # a plain read: cheaper than the view's __missing__ for fields every event needs
             if values is None:
                 values = doc[name] = get(raw)
-            if len(values) == 1 and type(value := values[0]) is str and (hits := memo.get(value)) is not None:
-                found |= hits  # the common case: one text value seen before
+            if (
+                len(values) == 1
+                and ((kind := type(value := values[0])) is str or kind is int)
+                and (hits := memo.get(value)) is not None
+            ):
+                found |= hits  # the common case: one text value (or integer) seen before
             else:
                 found |= atoms.mask(values)
+        if self._shifts:  # a candidate has every one of its atom sets satisfied
+            candidates = found & self._low
+            for shift in self._shifts:
+                candidates &= found >> shift
+            return candidates
         return found
 
     def plan(self, doc: FieldView) -> Plan:
@@ -99,21 +120,21 @@ class FieldIndex:
 class _FieldAtoms:
     """Every atom on one field: equalities, presence, substrings, patterns and networks, as rule masks."""
 
-    MEMO = 50_000  # text values remembered (forgotten all at once when full)
+    MEMO = 50_000  # text and integer values remembered (forgotten all at once when full)
 
     def __init__(self, name: str, kinds: dict[str, dict[str, int]]) -> None:
         self.name = name
         self.eq = kinds.get("eq", {})
         self.has = kinds.get("has", {}).get("", 0)
-        finders: dict[str, type[_Finder]] = {"sub": _Needles, "re": _Patterns, "net": _Networks}
+        finders: dict[str, type[_Finder]] = {"sub": _Needles, "re": _Patterns, "net": _Networks, "cmp": _Ranges}
         self.finders = [finders[k](table) for k, table in kinds.items() if k in finders]
-        self.memo: dict[str, int] = {}
+        self.memo: dict[str | int, int] = {}
 
     def mask(self, values: list[Any]) -> int:
         found = 0
         memo = self.memo
         for value in values:
-            if type(value) is str:
+            if type(value) is str or type(value) is int:  # not bool: True would find the entry of 1
                 hits = memo.get(value)
                 if hits is None:
                     if len(memo) >= self.MEMO:
@@ -209,6 +230,53 @@ class _Networks(_Finder):
             if v == version and lo <= number <= hi:
                 found |= mask
         return found
+
+
+class _Ranges(_Finder):
+    """Numeric comparison atoms (``GT 500``, ``EQ 401``), the same comparisons as the rules' own matchers:
+    equalities in a table (``401`` and ``401.0`` are one key, as they are equal), otherwise per operator the
+    bounds sorted with the OR of the masks of each prefix (``>``, ``>=``) or suffix (``<``, ``<=``), so a
+    value costs one bisection per operator."""
+
+    def __init__(self, table: dict[str, int]) -> None:
+        super().__init__(table)
+        by_op: dict[str, list[tuple[int | float, int]]] = {}
+        for atom, mask in table.items():
+            op, text = atom.split(" ", 1)
+            by_op.setdefault(op, []).append((_bound(text), mask))
+        self.equal: dict[int | float, int] = {}
+        for value, mask in by_op.pop("EQ", []):
+            self.equal[value] = self.equal.get(value, 0) | mask
+        self.ops = []
+        for op, atoms in by_op.items():
+            atoms.sort(key=lambda atom: atom[0])
+            bounds = [bound for bound, _ in atoms]
+            masks = [0]  # masks[i]: the atoms of the i smallest bounds (">"), or all but them ("<")
+            for _, mask in atoms if op in ("GT", "GTE") else reversed(atoms):
+                masks.append(masks[-1] | mask)
+            if op in ("LT", "LTE"):
+                masks.reverse()
+            # a value passes "> b" for the bounds before bisect_left(bounds, n), ">= b" before bisect_right,
+            # "< b" from bisect_right on, "<= b" from bisect_left on
+            search = bisect.bisect_left if op in ("GT", "LTE") else bisect.bisect_right
+            self.ops.append((search, bounds, masks))
+
+    def compute(self, value: Any) -> int:
+        n = number(value)
+        if n is None or n != n:  # not a number, or NaN (no comparison holds)
+            return 0
+        found = self.equal.get(n, 0)
+        for search, bounds, masks in self.ops:
+            found |= masks[search(bounds, n)]
+        return found
+
+
+def _bound(text: str) -> int | float:
+    """The bound of a comparison atom, as the rule holds it (an int or a float, ``repr`` round-trips)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 class RuleIndex:

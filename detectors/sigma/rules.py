@@ -70,6 +70,7 @@ class DetectionRule:
     predicate: Predicate
     generate: bool = True  # False when only correlations use it (Sigma's ``generate`` semantics)
     keys: frozenset[Key] | None = None  # index atoms (see detectors.sigma.compile)
+    also: tuple[frozenset[Key], ...] = ()  # further index atom sets, one atom of each holds too
     fields: frozenset[str] = frozenset()  # fields tested, after mapping
     source_fields: frozenset[str] = frozenset()  # fields as written in the rule
     # The predicate when it holds exactly when one of ``keys`` (all equalities) does: the index alone decides
