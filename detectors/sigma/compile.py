@@ -42,6 +42,7 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaTimestampPart,
 )
 
 from detectors.sigma.fields import FieldView
@@ -279,7 +280,8 @@ def _atoms(name: str, value: Any) -> frozenset[Key] | None:
         return frozenset({("net", name, str(value.network))})
     if isinstance(value, SigmaCompareExpression) and value.op.name in _RANGES:
         return frozenset({("cmp", name, f"{value.op.name} {value.number.number!r}")})
-    if isinstance(value, SigmaNumber):  # matched as a number: numeric equality
+    if isinstance(value, SigmaNumber) and not isinstance(value, SigmaTimestampPart):  # numeric equality
+        # (a timestamp part, ``|hour: 3`` and co., is a SigmaNumber too, but it tests a part of the value)
         return frozenset({("cmp", name, f"EQ {value.number!r}")})
     return None
 

@@ -129,3 +129,20 @@ def test_results_are_identical_with_and_without_the_index(kit: Any, docs: list[d
         assert matching <= candidates, doc
     events = [kit.event(i, d) for i, d in enumerate(docs)]
     assert [d.id for d in kit.run(ruleset, events)] == [d.id for d in kit.run(ruleset, events, use_index=False)]
+
+
+def test_timestamp_parts_are_not_indexed_as_numbers(kit: Any) -> None:
+    """``|hour: 3`` is a SigmaNumber that tests a part of the value, not the value: no numeric atom for it."""
+    ruleset = kit.load(
+        kit.rule({"s": {"@timestamp|hour": 3}, "condition": "s"}, name="hour"),
+        kit.rule({"s": {"@timestamp|minute": 15, "event.action": "a"}, "condition": "s"}, name="minute_and_eq"),
+    )
+    keys = {r.meta.name: r.keys for r in ruleset.rules}
+    assert keys["hour"] == {("has", "@timestamp", "")}
+    assert keys["minute_and_eq"] == {("eq", "event.action", "a")}
+    assert {r.meta.name: r.also for r in ruleset.rules}["minute_and_eq"] == ({("has", "@timestamp", "")},)
+    at_3_15 = (24 - 8 + 3) * 3600 + 15 * 60  # the kit's clock starts at 08:00
+    events = [kit.event(at_3_15 + i, event__action="a") for i in range(3)]
+    found = [d.rule_name for d in kit.run(ruleset, events)]
+    assert found == [d.rule_name for d in kit.run(ruleset, events, use_index=False)]
+    assert {"hour", "minute_and_eq"} <= set(found)
