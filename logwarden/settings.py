@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     index_prefix: str = Field(default="logwarden", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     index_replicas: int = Field(default=1, ge=0)
     elasticsearch_bulk_concurrency: int = Field(
-        default=1,
+        default=2,
         ge=1,
         le=16,
         description="bulk requests at once per batch (the batch cut in parts, one Elasticsearch write thread each)",
