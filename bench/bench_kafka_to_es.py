@@ -9,6 +9,10 @@ and reads its peak RSS: once as an ingest-only worker (no rules: decode, parse, 
 letters, offsets) and once as the default worker (the shipped rules too), each with its own consumer group
 and indices. Baseline, measured in the same run on the same topic: a bare kafka-python consumer reading the
 records without processing them (the transport's own ceiling for one Python process).
+Before the runs, ``--warm-up`` generated documents (300k by default) are bulk-indexed into a scratch index: a freshly
+started Elasticsearch compiles its indexing path as it goes (2-3x its later CPU per document). The warm-up takes off
+most of that, not all: here the first run after a restart still cost Elasticsearch ~1.5x the CPU per document of the
+second, so use ``--runs`` of 2 or more and read the runs one by one.
 The worker's CPU time per event (user + system, all its threads) is printed beside its rate: on a shared or
 loaded machine it is the steadier figure. So are Elasticsearch's and the Kafka broker's CPU time per event over the
 same interval (from ``/proc/<pid>/stat`` of the processes ``deploy/local/services.sh`` started): their sum with the
@@ -35,9 +39,16 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer
+from pydantic import SecretStr
 
+from ingest.ecs import EVENT_FIELDS, index_template
+from ingest.pipeline import Normalizer
+from ingest.privacy.config import PrivacyConfig, build_privacy_transforms
+from ingest.records import NormalizedEvent, Record
+from ingest.sinks.elasticsearch import bulk_body
 from ingest.sources.synthetic import generate_api_access, to_json_line
 
+KEY = "bench-pseudonymization-key-0123456789abcdef"
 RUN_DIR = Path(os.environ.get("LOGWARDEN_SVC_RUN", "/tmp/logwarden-svc"))
 
 
@@ -62,6 +73,27 @@ def service_cpu_seconds(name: str) -> float:
 
 
 STACK: tuple[str, ...] = ("es", "kafka")
+
+
+def warm_up(es: Elasticsearch, raws: list[bytes], key: str) -> float:
+    """Index ``raws`` (normalized as the worker does) into a scratch index, untimed by the runs: a freshly started
+    Elasticsearch compiles its indexing path as it goes and indexes 2-3x slower for the first ~300k documents.
+    Returns the warm-up's documents/s."""
+    normalizer = Normalizer(build_privacy_transforms(PrivacyConfig(pseudonymization_key=SecretStr(key))))
+    events = [
+        e for e in (normalizer.normalize(Record("api_access", raw)) for raw in raws) if isinstance(e, NormalizedEvent)
+    ]
+    index = f"bench-warmup-{uuid.uuid4().hex[:8]}"
+    es.indices.create(index=index, **index_template(index, None, EVENT_FIELDS)["template"])
+    started = time.perf_counter()
+    try:
+        for start in range(0, len(events), 2000):
+            part = events[start : start + 2000]
+            body = bulk_body([(index, e.doc_id, e.doc) for e in part])
+            es.bulk(operations=body, filter_path=["errors"])  # type: ignore[arg-type]  # NDJSON bytes pass through
+    finally:
+        es.indices.delete(index=index)
+    return len(events) / (time.perf_counter() - started)
 
 
 def bare_consume(bootstrap: str, topic: str, n: int) -> float:
@@ -120,11 +152,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--warm-up", type=int, default=300_000, help="documents indexed before the runs (0: none)")
     parser.add_argument("--bulk-concurrency", type=int, help="LOGWARDEN_ELASTICSEARCH_BULK_CONCURRENCY (else default)")
     args = parser.parse_args()
     svc = services()
     raws = [to_json_line(e) for e in islice(generate_api_access(rate_per_s=50, duration=_hours(24)), args.events)]
-    es = Elasticsearch(svc["ELASTICSEARCH_URL"])
+    es = Elasticsearch(svc["ELASTICSEARCH_URL"], request_timeout=120)
+    if args.warm_up:
+        warm = [to_json_line(e) for e in islice(generate_api_access(seed=11, duration=_hours(48)), args.warm_up)]
+        print(f"Elasticsearch warm-up: {args.warm_up:,} documents at {warm_up(es, warm, KEY):,.0f}/s", flush=True)
     no_rules = tempfile.mkdtemp(prefix="bench-no-rules-")
     modes = {"ingest only": {"LOGWARDEN_RULES_DIR": json.dumps([no_rules])}, "with the shipped rules": {}}
     bare: list[float] = []
@@ -144,7 +180,7 @@ def main() -> None:
             "LOGWARDEN_METRICS_PORT": "0",
             "LOGWARDEN_BATCH_SIZE": str(args.batch_size),
             "LOGWARDEN_LOG_LEVEL": "WARNING",
-            "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY": "bench-pseudonymization-key-0123456789abcdef",
+            "LOGWARDEN_PRIVACY__PSEUDONYMIZATION_KEY": KEY,
         }
         if args.bulk_concurrency:
             env["LOGWARDEN_ELASTICSEARCH_BULK_CONCURRENCY"] = str(args.bulk_concurrency)
