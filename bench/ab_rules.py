@@ -46,6 +46,8 @@ def worker(checkout: str, n_events: int) -> None:
     stream = generate_api_access(duration=timedelta(hours=24), scenarios=("brute_force", "credential_stuffing"))
     records = [Record("api_access", to_json_line(e), "bench", 0, i) for i, e in enumerate(islice(stream, n_events))]
     events, _ = Normalizer().normalize_all(records)
+    for event in events:
+        event.doc  # noqa: B018 (decoded now: the native path gives JSON text; decoding is the ingest stage's cost)
     gc.freeze()
     with tempfile.TemporaryDirectory() as tmp:
         bench_rules.write_rules(Path(tmp), 100)

@@ -89,7 +89,7 @@ def warm_up(es: Elasticsearch, raws: list[bytes], key: str) -> float:
     try:
         for start in range(0, len(events), 2000):
             part = events[start : start + 2000]
-            body = bulk_body([(index, e.doc_id, e.doc) for e in part])
+            body = bulk_body([(index, e.doc_id, e.json) for e in part])
             es.bulk(operations=body, filter_path=["errors"])  # type: ignore[arg-type]  # NDJSON bytes pass through
     finally:
         es.indices.delete(index=index)

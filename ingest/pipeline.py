@@ -39,7 +39,9 @@ class Normalizer:
 
     transforms: Sequence[Transform] = field(default_factory=tuple)
     native: bool = True
-    _fast: Callable[[bytes], dict[str, Any] | None] | None = field(default=None, init=False, repr=False, compare=False)
+    _fast: Callable[[bytes], tuple[bytes, str | None] | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
     _native_id: Callable[[str, bytes], str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -62,15 +64,16 @@ class Normalizer:
     def normalize(self, record: Record) -> NormalizedEvent | DeadLetter:
         if self._fast is not None and record.source == "api_access":
             try:
-                doc = self._fast(record.value)
+                done = self._fast(record.value)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException:  # a failing callback (user agent parser ...) or a panic in the extension (PyO3's
                 # PanicException is a BaseException): the Python chain decides and reports
                 log.warning("native fast path failed on %s/%d/%d", record.topic, record.partition, record.offset)
-                doc = None
-            if doc is not None:
-                return NormalizedEvent(self.document_id(record), doc, record)
+                done = None
+            if done is not None:
+                json, stamp = done
+                return NormalizedEvent(self.document_id(record), None, record, json=json, timestamp=stamp)
         try:
             doc = get_parser(record.source)(record.value)
         except ParseError as exc:

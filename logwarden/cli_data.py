@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
-import orjson
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -62,7 +61,7 @@ def normalize(source: SourceOption, path: FileArgument = "-", config: ConfigOpti
         for number, line in enumerate(read_lines(stream), start=1):
             events, letters = normalizer.normalize_all([Record(source, line, path, 0, number)])
             for event in events:
-                out.write(orjson.dumps(event.doc) + b"\n")
+                out.write(event.json + b"\n")
             for letter in letters:
                 dead += 1
                 sys.stderr.buffer.write(letter.to_json() + b"\n")

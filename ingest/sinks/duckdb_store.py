@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pandas as pd
 
 from ingest.errors import SinkError
@@ -51,7 +50,7 @@ class DuckDBEventSink:
         self._buffer: list[tuple[str, str, str, str]] = []
 
     def add(self, event: NormalizedEvent) -> None:
-        self._buffer.append((event.doc_id, event.timestamp, event.record.source, orjson.dumps(event.doc).decode()))
+        self._buffer.append((event.doc_id, event.timestamp, event.record.source, event.json.decode()))
 
     def flush(self) -> list[DeadLetter]:
         if not self._buffer:

@@ -32,12 +32,13 @@ def daily_index(prefix: str, timestamp: str) -> str:
     return f"{prefix}-events-{timestamp[0:4]}.{timestamp[5:7]}.{timestamp[8:10]}"
 
 
-def bulk_body(items: list[tuple[str, str, dict[str, Any]]]) -> bytes:
-    """NDJSON bulk body of ``index`` actions for ``(index, id, document)`` triples."""
+def bulk_body(items: list[tuple[str, str, dict[str, Any] | bytes]]) -> bytes:
+    """NDJSON bulk body of ``index`` actions for ``(index, id, document)`` triples; a document given as
+    bytes is already its JSON text (one line: JSON text from orjson or the native path has no raw newline)."""
     lines: list[bytes] = []
     for index, doc_id, doc in items:
         lines.append(orjson.dumps({"index": {"_index": index, "_id": doc_id}}))
-        lines.append(orjson.dumps(doc))
+        lines.append(doc if type(doc) is bytes else orjson.dumps(doc))
     return b"\n".join(lines) + b"\n"
 
 
@@ -120,7 +121,7 @@ class ElasticsearchEventSink:
 
     def _bulk_request(self, events: list[NormalizedEvent]) -> _Round:
         """One bulk request: the events to retry (429/5xx) and those rejected for good, as dead letters."""
-        body = bulk_body([(daily_index(self._prefix, e.timestamp), e.doc_id, e.doc) for e in events])
+        body = bulk_body([(daily_index(self._prefix, e.timestamp), e.doc_id, e.json) for e in events])
         try:
             response = self._client.bulk(
                 operations=body,  # type: ignore[arg-type]  # NDJSON bytes pass through

@@ -27,12 +27,10 @@ use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
 use hmac::{Hmac, KeyInit, Mac};
-use pyo3::BoundObject;
 use pyo3::exceptions::PyValueError;
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
-use serde::Deserialize;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -620,36 +618,64 @@ struct ApiAccess {
     ops: Vec<Op>,
     mac: Option<HmacSha256>,
     prefix: String,
-    key_id: Option<Py<PyString>>,
+    /// the key id as JSON text (`logwarden.privacy.key_id`), None when no pseudonymizer runs
+    key_id_json: Option<Box<[u8]>>,
     string_leaf: Option<Py<PyAny>>,
     ua_parse: Option<Py<PyAny>>,
     /// per leaf: input string -> final value (strings repeat all day: routes, user agents, users, IPs)
-    cache: Mutex<Vec<LeafCache>>,
+    cache: Mutex<Caches>,
 }
 
 /// Leaves whose values are unique per event: not cached.
 const UNCACHED: [usize; 3] = [TIMESTAMP, EVENT_ID, REQUEST_ID];
-/// Entries per leaf cache; a full cache is emptied (as the Python caches of the privacy pass are).
+/// Entries per cache; a full cache is emptied (as the Python caches of the privacy pass are).
 const CACHE_SIZE: usize = 16_384;
 
-type LeafCache = HashMap<Box<str>, Cached, ahash::RandomState>;
+type Cache = HashMap<Box<str>, Cached, ahash::RandomState>;
 
-/// A final value and the kinds its computation found (`logwarden.privacy.redacted` / `masked`).
+/// The caches of one fast path: one per leaf, and whole `user_agent` objects by original string.
+struct Caches {
+    leaves: Vec<Cache>,
+    user_agents: Cache,
+}
+
+/// A final value as JSON text and the kinds its computation found (`logwarden.privacy.redacted` / `masked`).
 struct Cached {
-    value: Py<PyAny>,
+    json: Box<[u8]>,
     kinds: Option<Box<Kinds>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Kinds {
     redacted: Vec<String>,
     masked: Vec<String>,
 }
 
+impl Kinds {
+    fn add(&mut self, other: Option<&Kinds>) {
+        if let Some(other) = other {
+            add_kinds(&mut self.redacted, &other.redacted);
+            add_kinds(&mut self.masked, &other.masked);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.redacted.is_empty() && self.masked.is_empty()
+    }
+
+    fn boxed(self) -> Option<Box<Kinds>> {
+        if self.is_empty() {
+            None
+        } else {
+            Some(Box::new(self))
+        }
+    }
+}
+
 /// What one call collects besides the document.
 struct Found<'c> {
     kinds: Kinds,
-    cache: Option<MutexGuard<'c, Vec<LeafCache>>>,
+    cache: Option<MutexGuard<'c, Caches>>,
 }
 
 fn add_kinds(into: &mut Vec<String>, kinds: &[String]) {
@@ -660,35 +686,67 @@ fn add_kinds(into: &mut Vec<String>, kinds: &[String]) {
     }
 }
 
-fn set<'py>(
-    dict: &Bound<'py, PyDict>,
-    key: &Bound<'py, PyString>,
-    value: Option<Bound<'py, PyAny>>,
-) -> PyResult<()> {
-    match value {
-        Some(v) => dict.set_item(key, v),
-        None => Ok(()),
-    }
-}
-
-fn set_child<'py>(
-    dict: &Bound<'py, PyDict>,
-    key: &Bound<'py, PyString>,
-    child: &Bound<'py, PyDict>,
-) -> PyResult<()> {
-    if child.len() > 0 {
-        dict.set_item(key, child)
-    } else {
-        Ok(())
-    }
-}
-
 fn extract_kinds(kinds: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for kind in kinds.try_iter()? {
         out.push(kind?.extract()?);
     }
     Ok(out)
+}
+
+/// The document as JSON text, written member by member in the order the Python chain inserts them (the
+/// self-check compares the bytes). Member names are plain ASCII constants: written without escaping.
+struct Json {
+    buf: Vec<u8>,
+}
+
+impl Json {
+    fn new() -> Self {
+        let mut buf = Vec::with_capacity(1024);
+        buf.push(b'{');
+        Json { buf }
+    }
+
+    /// Starts the member `key` of the object being written.
+    fn key(&mut self, key: &str) {
+        if self.buf.last() != Some(&b'{') {
+            self.buf.push(b',');
+        }
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// Opens the child object `key`; the mark it returns is for [`Json::close`].
+    fn open(&mut self, key: &str) -> usize {
+        let mark = self.buf.len();
+        self.key(key);
+        self.buf.push(b'{');
+        mark
+    }
+
+    /// Closes the child opened at `mark`; an empty child is taken out again (the Python chain does not
+    /// write empty objects). The position of its closing brace, when it stays.
+    fn close(&mut self, mark: usize) -> Option<usize> {
+        if self.buf.last() == Some(&b'{') {
+            self.buf.truncate(mark);
+            None
+        } else {
+            self.buf.push(b'}');
+            Some(self.buf.len() - 1)
+        }
+    }
+
+    /// Any serializable value (numbers, booleans, strings, lists of strings) as JSON.
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> PyResult<()> {
+        serde_json::to_writer(&mut self.buf, value)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.buf.push(b'}');
+        self.buf
+    }
 }
 
 impl ApiAccess {
@@ -709,12 +767,7 @@ impl ApiAccess {
     }
 
     /// `PrivacyPass.string_leaf(value, flags)`: the new value and the kinds found.
-    fn call<'py>(
-        &self,
-        py: Python<'py>,
-        value: &str,
-        op: Op,
-    ) -> PyResult<(Bound<'py, PyAny>, Option<Box<Kinds>>)> {
+    fn call(&self, py: Python<'_>, value: &str, op: Op) -> PyResult<(String, Option<Box<Kinds>>)> {
         let Some(string_leaf) = &self.string_leaf else {
             return Err(PyValueError::new_err("no privacy pass to ask"));
         };
@@ -724,146 +777,165 @@ impl ApiAccess {
             redacted: extract_kinds(&result.get_item(1)?)?,
             masked: extract_kinds(&result.get_item(2)?)?,
         };
-        let kinds = if kinds.redacted.is_empty() && kinds.masked.is_empty() {
-            None
-        } else {
-            Some(Box::new(kinds))
-        };
-        Ok((result.get_item(0)?, kinds))
+        Ok((result.get_item(0)?.extract()?, kinds.boxed()))
     }
 
-    /// The final value of a string at `leaf` (not dropped) and the kinds found, computed.
-    fn compute<'py>(
+    /// The final value of a string at a leaf with `op` (not dropped) and the kinds found, computed.
+    fn compute<'v>(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         op: Op,
-        value: &str,
-    ) -> PyResult<(Bound<'py, PyAny>, Option<Box<Kinds>>)> {
+        value: &'v str,
+    ) -> PyResult<(Cow<'v, str>, Option<Box<Kinds>>)> {
         Ok(match op.action {
-            PSEUDO => (
-                PyString::new(py, &self.pseudonym_text(value)?).into_any(),
-                None,
-            ),
-            CALL => self.call(py, value, op)?,
-            CHECK if (op.scan && might_hold_secret(value)) || (op.mask && might_mask(value)) => {
-                self.call(py, value, op)?
+            PSEUDO => (Cow::Owned(self.pseudonym_text(value)?), None),
+            CALL => {
+                let (new, kinds) = self.call(py, value, op)?;
+                (Cow::Owned(new), kinds)
             }
-            _ => (PyString::new(py, value).into_any(), None),
+            CHECK if (op.scan && might_hold_secret(value)) || (op.mask && might_mask(value)) => {
+                let (new, kinds) = self.call(py, value, op)?;
+                (Cow::Owned(new), kinds)
+            }
+            _ => (Cow::Borrowed(value), None),
         })
     }
 
-    /// The final value of a string at `leaf`; None = removed.
-    fn text<'py>(
+    /// Writes the member `key`: the final value of the string `value` at `leaf` (nothing when dropped).
+    fn text(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
+        out: &mut Json,
+        key: &str,
         leaf: usize,
         value: &str,
         found: &mut Found<'_>,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    ) -> PyResult<()> {
         let op = self.ops[leaf];
         if op.action == DROP {
-            return Ok(None);
+            return Ok(());
         }
+        out.key(key);
+        self.string(py, out, leaf, op, value, found)
+    }
+
+    /// Writes the final value of the string `value` at `leaf` (not dropped), through the leaf's cache.
+    fn string(
+        &self,
+        py: Python<'_>,
+        out: &mut Json,
+        leaf: usize,
+        op: Op,
+        value: &str,
+        found: &mut Found<'_>,
+    ) -> PyResult<()> {
         let cache = match &mut found.cache {
-            Some(caches) if !UNCACHED.contains(&leaf) => &mut caches[leaf],
+            Some(caches) if !UNCACHED.contains(&leaf) => &mut caches.leaves[leaf],
             _ => {
-                let (out, kinds) = self.compute(py, op, value)?;
-                if let Some(kinds) = kinds {
-                    add_kinds(&mut found.kinds.redacted, &kinds.redacted);
-                    add_kinds(&mut found.kinds.masked, &kinds.masked);
-                }
-                return Ok(Some(out));
+                let (new, kinds) = self.compute(py, op, value)?;
+                found.kinds.add(kinds.as_deref());
+                return out.value(new.as_ref());
             }
         };
         if let Some(hit) = cache.get(value) {
-            if let Some(kinds) = &hit.kinds {
-                add_kinds(&mut found.kinds.redacted, &kinds.redacted);
-                add_kinds(&mut found.kinds.masked, &kinds.masked);
-            }
-            return Ok(Some(hit.value.bind(py).clone()));
+            found.kinds.add(hit.kinds.as_deref());
+            out.buf.extend_from_slice(&hit.json);
+            return Ok(());
         }
-        let (out, kinds) = self.compute(py, op, value)?;
-        if let Some(kinds) = &kinds {
-            add_kinds(&mut found.kinds.redacted, &kinds.redacted);
-            add_kinds(&mut found.kinds.masked, &kinds.masked);
-        }
+        let (new, kinds) = self.compute(py, op, value)?;
+        let start = out.buf.len();
+        out.value(new.as_ref())?;
+        found.kinds.add(kinds.as_deref());
         if cache.len() >= CACHE_SIZE {
             cache.clear();
         }
-        cache.insert(
-            value.into(),
-            Cached {
-                value: out.clone().unbind(),
-                kinds,
-            },
-        );
-        Ok(Some(out))
+        let json = out.buf[start..].into();
+        cache.insert(value.into(), Cached { json, kinds });
+        Ok(())
     }
 
-    /// A parser constant: interned, and only looked at when the plan does more than keep it.
-    fn constant<'py>(
+    /// A parser constant (plain ASCII): only looked at when the plan does more than keep it.
+    fn constant(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
+        out: &mut Json,
+        key: &str,
         leaf: usize,
-        value: &Bound<'py, PyString>,
-        found: &mut Found,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.ops[leaf].action {
-            KEEP => Ok(Some(value.clone().into_any())),
-            _ => self.text(py, leaf, value.to_str()?, found),
+        value: &'static str,
+        found: &mut Found<'_>,
+    ) -> PyResult<()> {
+        if self.ops[leaf].action != KEEP {
+            return self.text(py, out, key, leaf, value, found);
         }
+        out.key(key);
+        out.buf.push(b'"');
+        out.buf.extend_from_slice(value.as_bytes());
+        out.buf.push(b'"');
+        Ok(())
     }
 
-    fn texts<'py, S: AsRef<str>>(
+    /// Writes the member `key`: a list of the final values of `values` at `leaf` (nothing when dropped).
+    fn texts<S: AsRef<str>>(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
+        out: &mut Json,
+        key: &str,
         leaf: usize,
         values: &[S],
-        found: &mut Found,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        if self.ops[leaf].action == DROP {
-            return Ok(None);
+        found: &mut Found<'_>,
+    ) -> PyResult<()> {
+        let op = self.ops[leaf];
+        if op.action == DROP {
+            return Ok(());
         }
-        let list = PyList::empty(py);
-        for value in values {
-            if let Some(item) = self.text(py, leaf, value.as_ref(), found)? {
-                list.append(item)?;
+        out.key(key);
+        out.buf.push(b'[');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                out.buf.push(b',');
             }
+            self.string(py, out, leaf, op, value.as_ref(), found)?;
         }
-        Ok(Some(list.into_any()))
+        out.buf.push(b']');
+        Ok(())
     }
 
-    fn number<'py, T: IntoPyObject<'py>>(
+    /// Writes the member `key`: a number or boolean, unchanged by every step (nothing when dropped).
+    fn number<T: Serialize>(
         &self,
-        py: Python<'py>,
+        out: &mut Json,
+        key: &str,
         leaf: usize,
         value: T,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    ) -> PyResult<()> {
         if self.ops[leaf].action == DROP {
-            return Ok(None);
+            return Ok(());
         }
-        Ok(Some(
-            value
-                .into_pyobject(py)
-                .map_err(Into::into)?
-                .into_any()
-                .into_bound(),
-        ))
+        out.key(key);
+        out.value(&value)
     }
 
-    fn build<'py>(&self, py: Python<'py>, e: &Event<'_>) -> PyResult<Bound<'py, PyDict>> {
+    /// The final document as JSON text and its final `@timestamp` (None when dropped).
+    fn build(&self, py: Python<'_>, e: &Event<'_>) -> PyResult<(Vec<u8>, Option<String>)> {
         // try_lock: a callback into Python may let another thread in, which then runs without the cache
         let mut found = Found {
             kinds: Kinds::default(),
             cache: self.cache.try_lock().ok(),
         };
         let f = &mut found;
-        let doc = PyDict::new(py);
-        set(
-            &doc,
-            intern!(py, "@timestamp"),
-            self.text(py, TIMESTAMP, &e.timestamp, f)?,
-        )?;
+        let mut out = Json::new();
+        let o = &mut out;
+
+        let op = self.ops[TIMESTAMP];
+        let stamp = if op.action == DROP {
+            None
+        } else {
+            let (new, kinds) = self.compute(py, op, &e.timestamp)?;
+            f.kinds.add(kinds.as_deref());
+            o.key("@timestamp");
+            o.value(new.as_ref())?;
+            Some(new.into_owned())
+        };
 
         let (category, action, types): (&[&str], &str, &[&str]) = match e.route.as_ref() {
             "/v1/auth/login" | "/v1/auth/token" | "/v1/auth/sso/callback" => (
@@ -878,254 +950,137 @@ impl ApiAccess {
             ),
             _ => (&["web"], "api-request", &["access"]),
         };
-        let event = PyDict::new(py);
-        set(
-            &event,
-            intern!(py, "kind"),
-            self.constant(py, EVENT_KIND, intern!(py, "event"), f)?,
-        )?;
-        set(
-            &event,
-            intern!(py, "category"),
-            self.texts(py, EVENT_CATEGORY, category, f)?,
-        )?;
-        set(
-            &event,
-            intern!(py, "type"),
-            self.texts(py, EVENT_TYPE, types, f)?,
-        )?;
-        set(
-            &event,
-            intern!(py, "action"),
-            self.text(py, EVENT_ACTION, action, f)?,
-        )?;
-        let outcome = if e.status < 400 {
-            intern!(py, "success")
-        } else {
-            intern!(py, "failure")
-        };
-        set(
-            &event,
-            intern!(py, "outcome"),
-            self.constant(py, EVENT_OUTCOME, outcome, f)?,
-        )?;
-        let dataset = intern!(py, "logwarden.api_access");
-        set(
-            &event,
-            intern!(py, "dataset"),
-            self.constant(py, EVENT_DATASET, dataset, f)?,
-        )?;
-        set(
-            &event,
-            intern!(py, "module"),
-            self.constant(py, EVENT_MODULE, intern!(py, "logwarden"), f)?,
-        )?;
+        let event = o.open("event");
+        self.constant(py, o, "kind", EVENT_KIND, "event", f)?;
+        self.texts(py, o, "category", EVENT_CATEGORY, category, f)?;
+        self.texts(py, o, "type", EVENT_TYPE, types, f)?;
+        self.text(py, o, "action", EVENT_ACTION, action, f)?;
+        let outcome = if e.status < 400 { "success" } else { "failure" };
+        self.constant(py, o, "outcome", EVENT_OUTCOME, outcome, f)?;
+        self.constant(py, o, "dataset", EVENT_DATASET, "logwarden.api_access", f)?;
+        self.constant(py, o, "module", EVENT_MODULE, "logwarden", f)?;
         if let Some(id) = &e.request_id {
-            set(&event, intern!(py, "id"), self.text(py, EVENT_ID, id, f)?)?;
+            self.text(py, o, "id", EVENT_ID, id, f)?;
         }
         if let Some(latency) = e.latency_ms {
-            set(
-                &event,
-                intern!(py, "duration"),
-                self.number(py, EVENT_DURATION, (latency * 1_000_000.0) as i64)?,
+            self.number(
+                o,
+                "duration",
+                EVENT_DURATION,
+                (latency * 1_000_000.0) as i64,
             )?;
         }
-        set_child(&doc, intern!(py, "event"), &event)?;
+        o.close(event);
 
-        let http = PyDict::new(py);
-        let request = PyDict::new(py);
-        set(
-            &request,
-            intern!(py, "method"),
-            self.text(py, REQUEST_METHOD, e.method, f)?,
-        )?;
+        let http = o.open("http");
+        let request = o.open("request");
+        self.text(py, o, "method", REQUEST_METHOD, e.method, f)?;
         if let Some(body) = &e.body {
-            let node = PyDict::new(py);
-            set(
-                &node,
-                intern!(py, "content"),
-                self.text(py, REQUEST_BODY, body, f)?,
-            )?;
-            set_child(&request, intern!(py, "body"), &node)?;
+            let node = o.open("body");
+            self.text(py, o, "content", REQUEST_BODY, body, f)?;
+            o.close(node);
         }
         if let Some(id) = &e.request_id {
-            set(
-                &request,
-                intern!(py, "id"),
-                self.text(py, REQUEST_ID, id, f)?,
-            )?;
+            self.text(py, o, "id", REQUEST_ID, id, f)?;
         }
         if let Some(bytes) = e.bytes_in {
-            set(
-                &request,
-                intern!(py, "bytes"),
-                self.number(py, REQUEST_BYTES, bytes)?,
-            )?;
+            self.number(o, "bytes", REQUEST_BYTES, bytes)?;
         }
-        set_child(&http, intern!(py, "request"), &request)?;
-        let response = PyDict::new(py);
-        set(
-            &response,
-            intern!(py, "status_code"),
-            self.number(py, RESPONSE_STATUS, e.status)?,
-        )?;
+        o.close(request);
+        let response = o.open("response");
+        self.number(o, "status_code", RESPONSE_STATUS, e.status)?;
         if let Some(bytes) = e.bytes_out {
-            set(
-                &response,
-                intern!(py, "bytes"),
-                self.number(py, RESPONSE_BYTES, bytes)?,
-            )?;
+            self.number(o, "bytes", RESPONSE_BYTES, bytes)?;
         }
-        set_child(&http, intern!(py, "response"), &response)?;
-        set_child(&doc, intern!(py, "http"), &http)?;
+        o.close(response);
+        o.close(http);
 
-        let url = PyDict::new(py);
-        set(
-            &url,
-            intern!(py, "path"),
-            self.text(py, URL_PATH, &e.path, f)?,
-        )?;
-        let original = match &e.query {
-            Some(query) => self.text(py, URL_ORIGINAL, &format!("{}?{}", e.path, query), f)?,
-            None => self.text(py, URL_ORIGINAL, &e.path, f)?,
-        };
-        set(&url, intern!(py, "original"), original)?;
-        if let Some(query) = &e.query {
-            set(
-                &url,
-                intern!(py, "query"),
-                self.text(py, URL_QUERY, query, f)?,
-            )?;
+        let url = o.open("url");
+        self.text(py, o, "path", URL_PATH, &e.path, f)?;
+        match &e.query {
+            Some(query) => {
+                let original = format!("{}?{}", e.path, query);
+                self.text(py, o, "original", URL_ORIGINAL, &original, f)?;
+                self.text(py, o, "query", URL_QUERY, query, f)?;
+            }
+            None => self.text(py, o, "original", URL_ORIGINAL, &e.path, f)?,
         }
-        set_child(&doc, intern!(py, "url"), &url)?;
+        o.close(url);
 
-        let lw = PyDict::new(py);
-        set(
-            &lw,
-            intern!(py, "source"),
-            self.constant(py, LW_SOURCE, intern!(py, "api_access"), f)?,
-        )?;
-        let api = PyDict::new(py);
-        set(
-            &api,
-            intern!(py, "route"),
-            self.text(py, API_ROUTE, &e.route, f)?,
-        )?;
+        let lw = o.open("logwarden");
+        self.constant(py, o, "source", LW_SOURCE, "api_access", f)?;
+        let api = o.open("api");
+        self.text(py, o, "route", API_ROUTE, &e.route, f)?;
         if let Some(latency) = e.latency_ms {
-            set(
-                &api,
-                intern!(py, "latency_ms"),
-                self.number(py, API_LATENCY, latency)?,
-            )?;
+            self.number(o, "latency_ms", API_LATENCY, latency)?;
         }
         if let Some(key_id) = &e.api_key_id {
-            set(
-                &api,
-                intern!(py, "key_id"),
-                self.text(py, API_KEY_ID, key_id, f)?,
-            )?;
+            self.text(py, o, "key_id", API_KEY_ID, key_id, f)?;
         }
         if let Some(auth) = &e.auth_method {
-            set(
-                &api,
-                intern!(py, "auth_method"),
-                self.text(py, API_AUTH_METHOD, auth, f)?,
-            )?;
+            self.text(py, o, "auth_method", API_AUTH_METHOD, auth, f)?;
         }
         if let Some(mfa) = e.mfa {
-            set(&api, intern!(py, "mfa"), self.number(py, API_MFA, mfa)?)?;
+            self.number(o, "mfa", API_MFA, mfa)?;
         }
-        set_child(&lw, intern!(py, "api"), &api)?;
-        set_child(&doc, intern!(py, "logwarden"), &lw)?;
+        o.close(api);
+        let lw_end = o.close(lw);
 
         if let Some(ip) = &e.client_ip {
-            let source = PyDict::new(py);
-            set(&source, intern!(py, "ip"), self.text(py, SOURCE_IP, ip, f)?)?;
-            set(
-                &source,
-                intern!(py, "address"),
-                self.text(py, SOURCE_ADDRESS, ip, f)?,
-            )?;
-            set_child(&doc, intern!(py, "source"), &source)?;
+            let source = o.open("source");
+            self.text(py, o, "ip", SOURCE_IP, ip, f)?;
+            self.text(py, o, "address", SOURCE_ADDRESS, ip, f)?;
+            o.close(source);
         }
         if let Some(first) = e.forwarded.first() {
-            let network = PyDict::new(py);
-            set(
-                &network,
-                intern!(py, "forwarded_ip"),
-                self.text(py, FORWARDED_IP, first, f)?,
-            )?;
-            set_child(&doc, intern!(py, "network"), &network)?;
+            let network = o.open("network");
+            self.text(py, o, "forwarded_ip", FORWARDED_IP, first, f)?;
+            o.close(network);
         }
         if let Some(user) = &e.user_id {
-            let node = PyDict::new(py);
-            set(&node, intern!(py, "id"), self.text(py, USER_ID, user, f)?)?;
-            set_child(&doc, intern!(py, "user"), &node)?;
+            let node = o.open("user");
+            self.text(py, o, "id", USER_ID, user, f)?;
+            o.close(node);
         }
         if let Some(org) = &e.org_id {
-            let node = PyDict::new(py);
-            set(&node, intern!(py, "id"), self.text(py, ORG_ID, org, f)?)?;
-            set_child(&doc, intern!(py, "organization"), &node)?;
+            let node = o.open("organization");
+            self.text(py, o, "id", ORG_ID, org, f)?;
+            o.close(node);
         }
         if let Some(agent) = &e.user_agent {
-            let node = self.user_agent(py, agent, f)?;
-            set_child(&doc, intern!(py, "user_agent"), &node)?;
+            self.user_agent(py, o, agent, f)?;
         }
         if let Some((version, protocol)) = &e.tls {
-            let node = PyDict::new(py);
+            let node = o.open("tls");
             match protocol {
                 Some(protocol) => {
                     let number = &version[version.find('v').map_or(0, |i| i + 1)..];
-                    set(
-                        &node,
-                        intern!(py, "version"),
-                        self.text(py, TLS_VERSION, number, f)?,
-                    )?;
-                    set(
-                        &node,
-                        intern!(py, "version_protocol"),
-                        self.text(py, TLS_PROTOCOL, protocol, f)?,
-                    )?;
+                    self.text(py, o, "version", TLS_VERSION, number, f)?;
+                    self.text(py, o, "version_protocol", TLS_PROTOCOL, protocol, f)?;
                 }
-                None => set(
-                    &node,
-                    intern!(py, "version"),
-                    self.text(py, TLS_VERSION, version, f)?,
-                )?,
+                None => self.text(py, o, "version", TLS_VERSION, version, f)?,
             }
-            set_child(&doc, intern!(py, "tls"), &node)?;
+            o.close(node);
         }
-        let gen_ai = PyDict::new(py);
+        let gen_ai = o.open("gen_ai");
         if let Some(model) = &e.model {
-            let request = PyDict::new(py);
-            let model_node = PyDict::new(py);
-            set(
-                &model_node,
-                intern!(py, "id"),
-                self.text(py, MODEL_ID, model, f)?,
-            )?;
-            set_child(&request, intern!(py, "model"), &model_node)?;
-            set_child(&gen_ai, intern!(py, "request"), &request)?;
+            let request = o.open("request");
+            let node = o.open("model");
+            self.text(py, o, "id", MODEL_ID, model, f)?;
+            o.close(node);
+            o.close(request);
         }
         if e.input_tokens.is_some() || e.output_tokens.is_some() {
-            let usage = PyDict::new(py);
+            let usage = o.open("usage");
             if let Some(n) = e.input_tokens {
-                set(
-                    &usage,
-                    intern!(py, "input_tokens"),
-                    self.number(py, INPUT_TOKENS, n)?,
-                )?;
+                self.number(o, "input_tokens", INPUT_TOKENS, n)?;
             }
             if let Some(n) = e.output_tokens {
-                set(
-                    &usage,
-                    intern!(py, "output_tokens"),
-                    self.number(py, OUTPUT_TOKENS, n)?,
-                )?;
+                self.number(o, "output_tokens", OUTPUT_TOKENS, n)?;
             }
-            set_child(&gen_ai, intern!(py, "usage"), &usage)?;
+            o.close(usage);
         }
-        set_child(&doc, intern!(py, "gen_ai"), &gen_ai)?;
+        o.close(gen_ai);
 
         let mut related_ip: Vec<&str> = Vec::new();
         if let Some(ip) = &e.client_ip {
@@ -1137,43 +1092,76 @@ impl ApiAccess {
             }
         }
         if !related_ip.is_empty() || e.user_id.is_some() {
-            let related = PyDict::new(py);
+            let related = o.open("related");
             if !related_ip.is_empty() {
-                set(
-                    &related,
-                    intern!(py, "ip"),
-                    self.texts(py, RELATED_IP, &related_ip, f)?,
-                )?;
+                self.texts(py, o, "ip", RELATED_IP, &related_ip, f)?;
             }
             if let Some(user) = &e.user_id {
-                set(
-                    &related,
-                    intern!(py, "user"),
-                    self.texts(py, RELATED_USER, &[user], f)?,
-                )?;
+                self.texts(py, o, "user", RELATED_USER, &[user], f)?;
             }
-            set_child(&doc, intern!(py, "related"), &related)?;
+            o.close(related);
         }
 
-        self.privacy_entries(py, &doc, found)?;
-        Ok(doc)
+        let kinds = std::mem::take(&mut found.kinds);
+        drop(found);
+        self.privacy_entries(&mut out, lw_end, kinds)?;
+        Ok((out.finish(), stamp))
     }
 
-    /// `user_agent`: the original, then what `UserAgentEnricher.parse` adds (when it runs).
-    fn user_agent<'py>(
+    /// Writes `user_agent`: the original, then what `UserAgentEnricher.parse` adds (when it runs). The whole
+    /// object is cached by original string (the parse and every step on its parts are pure functions).
+    fn user_agent(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
+        out: &mut Json,
         original: &str,
-        f: &mut Found,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let node = PyDict::new(py);
-        set(
-            &node,
-            intern!(py, "original"),
-            self.text(py, UA_ORIGINAL, original, f)?,
-        )?;
+        found: &mut Found<'_>,
+    ) -> PyResult<()> {
+        if let Some(caches) = &found.cache
+            && let Some(hit) = caches.user_agents.get(original)
+        {
+            found.kinds.add(hit.kinds.as_deref());
+            out.key("user_agent");
+            out.buf.extend_from_slice(&hit.json);
+            return Ok(());
+        }
+        // written into a scratch object with its own kinds, then copied out and cached
+        let outer = std::mem::take(&mut found.kinds);
+        let mut node = Json::new();
+        let written = self.user_agent_members(py, &mut node, original, found);
+        let kinds = std::mem::replace(&mut found.kinds, outer);
+        written?;
+        found.kinds.add(Some(&kinds));
+        let json = node.finish();
+        if json.len() > 2 {
+            out.key("user_agent");
+            out.buf.extend_from_slice(&json);
+        }
+        if let Some(caches) = &mut found.cache {
+            if caches.user_agents.len() >= CACHE_SIZE {
+                caches.user_agents.clear();
+            }
+            let cached = Cached {
+                json: json.into_boxed_slice(),
+                kinds: kinds.boxed(),
+            };
+            if cached.json.len() > 2 {
+                caches.user_agents.insert(original.into(), cached);
+            }
+        }
+        Ok(())
+    }
+
+    fn user_agent_members(
+        &self,
+        py: Python<'_>,
+        o: &mut Json,
+        original: &str,
+        f: &mut Found<'_>,
+    ) -> PyResult<()> {
+        self.text(py, o, "original", UA_ORIGINAL, original, f)?;
         let Some(parse) = &self.ua_parse else {
-            return Ok(node);
+            return Ok(());
         };
         let parsed = parse.bind(py).call1((original,))?;
         let parsed = parsed.cast::<PyTuple>()?;
@@ -1181,79 +1169,70 @@ impl ApiAccess {
         let (name, version, os_name, os_version, device) =
             (part(0)?, part(1)?, part(2)?, part(3)?, part(4)?);
         if let Some(name) = name {
-            set(
-                &node,
-                intern!(py, "name"),
-                self.text(py, UA_NAME, &name, f)?,
-            )?;
+            self.text(py, o, "name", UA_NAME, &name, f)?;
         }
         if let Some(version) = version {
-            set(
-                &node,
-                intern!(py, "version"),
-                self.text(py, UA_VERSION, &version, f)?,
-            )?;
+            self.text(py, o, "version", UA_VERSION, &version, f)?;
         }
         if let Some(os_name) = os_name {
-            let os = PyDict::new(py);
-            set(
-                &os,
-                intern!(py, "name"),
-                self.text(py, UA_OS_NAME, &os_name, f)?,
-            )?;
+            let os = o.open("os");
+            self.text(py, o, "name", UA_OS_NAME, &os_name, f)?;
             if let Some(os_version) = os_version {
-                set(
-                    &os,
-                    intern!(py, "version"),
-                    self.text(py, UA_OS_VERSION, &os_version, f)?,
-                )?;
+                self.text(py, o, "version", UA_OS_VERSION, &os_version, f)?;
             }
-            set_child(&node, intern!(py, "os"), &os)?;
+            o.close(os);
         }
         if let Some(device) = device {
-            let dev = PyDict::new(py);
-            set(
-                &dev,
-                intern!(py, "name"),
-                self.text(py, UA_DEVICE_NAME, &device, f)?,
-            )?;
-            set_child(&node, intern!(py, "device"), &dev)?;
+            let dev = o.open("device");
+            self.text(py, o, "name", UA_DEVICE_NAME, &device, f)?;
+            o.close(dev);
         }
-        Ok(node)
+        Ok(())
     }
 
-    /// `logwarden.privacy`: key id, then the kinds redacted and masked (sorted), as the pass writes them.
-    fn privacy_entries<'py>(
+    /// `logwarden.privacy`: key id, then the kinds redacted and masked (sorted), as the pass writes them:
+    /// the last member of `logwarden` (`lw_end`: its closing brace), or a new `logwarden` at the end.
+    fn privacy_entries(
         &self,
-        py: Python<'py>,
-        doc: &Bound<'py, PyDict>,
-        found: Found<'_>,
+        out: &mut Json,
+        lw_end: Option<usize>,
+        mut kinds: Kinds,
     ) -> PyResult<()> {
-        let mut found = found.kinds;
-        if self.key_id.is_none() && found.redacted.is_empty() && found.masked.is_empty() {
+        if self.key_id_json.is_none() && kinds.is_empty() {
             return Ok(());
         }
-        let lw = match doc.get_item(intern!(py, "logwarden"))? {
-            Some(lw) => lw.cast_into::<PyDict>()?,
-            None => {
-                let lw = PyDict::new(py);
-                doc.set_item(intern!(py, "logwarden"), &lw)?;
-                lw
-            }
+        let mut node = Json {
+            buf: Vec::with_capacity(128),
         };
-        let node = PyDict::new(py);
-        if let Some(key_id) = &self.key_id {
-            node.set_item(intern!(py, "key_id"), key_id.bind(py))?;
+        node.buf.extend_from_slice(b"\"privacy\":{");
+        if let Some(key_id) = &self.key_id_json {
+            node.key("key_id");
+            node.buf.extend_from_slice(key_id);
         }
-        if !found.redacted.is_empty() {
-            found.redacted.sort();
-            node.set_item(intern!(py, "redacted"), PyList::new(py, &found.redacted)?)?;
+        if !kinds.redacted.is_empty() {
+            kinds.redacted.sort();
+            node.key("redacted");
+            node.value(&kinds.redacted)?;
         }
-        if !found.masked.is_empty() {
-            found.masked.sort();
-            node.set_item(intern!(py, "masked"), PyList::new(py, &found.masked)?)?;
+        if !kinds.masked.is_empty() {
+            kinds.masked.sort();
+            node.key("masked");
+            node.value(&kinds.masked)?;
         }
-        lw.set_item(intern!(py, "privacy"), node)
+        node.buf.push(b'}');
+        match lw_end {
+            Some(end) => {
+                out.buf.insert(end, b',');
+                out.buf.splice(end + 1..end + 1, node.buf);
+            }
+            None => {
+                out.key("logwarden");
+                out.buf.push(b'{');
+                out.buf.extend_from_slice(&node.buf);
+                out.buf.push(b'}');
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1267,7 +1246,7 @@ impl ApiAccess {
     fn new(
         ops: Vec<(u8, bool, bool, i64)>,
         key: Option<Vec<u8>>,
-        key_id: Option<Bound<'_, PyString>>,
+        key_id: Option<String>,
         string_leaf: Option<Py<PyAny>>,
         ua_parse: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
@@ -1304,26 +1283,47 @@ impl ApiAccess {
             return Err(PyValueError::new_err("pseudonymized leaves need a key"));
         }
         let prefix = match &key_id {
-            Some(id) => format!("ps_{}_", id.to_str()?),
+            Some(id) => format!("ps_{id}_"),
             None => String::new(),
+        };
+        let key_id_json = match &key_id {
+            Some(id) => Some(
+                serde_json::to_vec(id)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?
+                    .into_boxed_slice(),
+            ),
+            None => None,
         };
         Ok(ApiAccess {
             ops,
             mac,
             prefix,
-            key_id: key_id.map(Bound::unbind),
+            key_id_json,
             string_leaf,
             ua_parse,
-            cache: Mutex::new((0..LEAVES.len()).map(|_| LeafCache::default()).collect()),
+            cache: Mutex::new(Caches {
+                leaves: (0..LEAVES.len()).map(|_| Cache::default()).collect(),
+                user_agents: Cache::default(),
+            }),
         })
     }
 
-    /// The final document of one raw gateway event, or None: not handled here, run the Python chain.
-    fn __call__<'py>(&self, py: Python<'py>, raw: &[u8]) -> PyResult<Option<Bound<'py, PyDict>>> {
-        match decode(raw) {
-            Some(event) => self.build(py, &event).map(Some),
-            None => Ok(None),
-        }
+    /// The final document of one raw gateway event as JSON text (UTF-8 bytes) and its final `@timestamp`,
+    /// or None: not handled here, run the Python chain.
+    #[allow(clippy::type_complexity)]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        raw: &[u8],
+    ) -> PyResult<Option<(Bound<'py, PyBytes>, Option<Bound<'py, PyString>>)>> {
+        let Some(event) = decode(raw) else {
+            return Ok(None);
+        };
+        let (json, stamp) = self.build(py, &event)?;
+        Ok(Some((
+            PyBytes::new(py, &json),
+            stamp.map(|s| PyString::new(py, &s)),
+        )))
     }
 
     /// The pseudonym of `value` (for the self-check against `Pseudonymizer.pseudonym`).

@@ -106,7 +106,7 @@ def test_the_watermark_equals_a_recomputation_at_every_advance(seed: int) -> Non
 
 def backfill_hit(kit: Any, t: float, partition: int) -> Any:
     event = hit(kit, t)
-    return replace(event, record=replace(event.record, topic="api-access", partition=partition))
+    return event.with_record(replace(event.record, topic="api-access", partition=partition))
 
 
 def test_a_partition_read_late_in_a_backfill_still_correlates(kit: Any) -> None:
