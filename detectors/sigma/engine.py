@@ -110,6 +110,9 @@ class RuleEngine:
 
     def process(self, events: Sequence[NormalizedEvent]) -> list[Detection]:
         """Evaluate a batch; returns each new or changed detection once (its latest state)."""
+        if not self.ruleset.rules and not self.correlators:  # nothing to evaluate: the documents stay unread (an
+            self.stats.events += len(events)  # event from the native path is never decoded into a dict then)
+            return []
         changed: dict[str, Detection] = {}
         correlate = bool(self.correlators)
         wm, stats, index = self.watermark, self.stats, self.index

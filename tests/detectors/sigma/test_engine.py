@@ -12,6 +12,7 @@ import pytest
 from detectors.detection import Detection, detection_id
 from detectors.sigma.engine import RuleEngine, event_logsource
 from detectors.sigma.loader import load_rules
+from detectors.sigma.rules import RuleSet
 from ingest.pipeline import Normalizer
 from ingest.records import NormalizedEvent, Record
 
@@ -115,6 +116,13 @@ def event(
     result = Normalizer().normalize(Record("api_access", raw, "api-access", 0, next(_offsets)))
     assert isinstance(result, NormalizedEvent)
     return result
+
+
+def test_an_engine_without_rules_counts_events_and_leaves_their_documents_unread() -> None:
+    batch = [NormalizedEvent(f"e{i}", None, Record("api_access", b"", "t", 0, i), json=b"not read") for i in range(3)]
+    empty = RuleEngine(RuleSet())
+    assert empty.process(batch) == []
+    assert empty.counters()["events"] == 3  # a dict would have been decoded from the JSON text (and failed)
 
 
 def failures(start: float, n: int, step: float = 10.0, **kw: object) -> list[NormalizedEvent]:
