@@ -2,14 +2,15 @@
 
 The extension ``ingest._native`` (Rust + PyO3, ``native/`` at the top of the repository, built by
 ``pip install`` when cargo is installed) turns the raw bytes of a gateway event into the final document in
-one call: decode, parse, enrich, minimize, pseudonymize, redact, mask, serialize (the document comes out as JSON
-text, never as a dict: what Elasticsearch receives; :class:`~ingest.records.NormalizedEvent` decodes it only
-when rules or ML read it). It is optional: without it (no Rust
-toolchain at install time) or with ``LOGWARDEN_NATIVE=0`` everything runs in Python, with the same output.
+one call: decode, parse, enrich, minimize, pseudonymize, redact, mask, and write the document either as JSON
+text (what Elasticsearch receives: a worker whose documents are only written out never builds a dict) or as
+a dict (for rules and ML, built directly: cheaper than decoding the JSON text). It is optional: without it
+(no Rust toolchain at install time) or with ``LOGWARDEN_NATIVE=0`` everything runs in Python, with the same
+output.
 
 :func:`fast_path` is the only entry point (used by :class:`ingest.pipeline.Normalizer`). It returns a
-callable ``raw bytes -> (JSON text, @timestamp) | None`` only when the transforms are exactly what the extension
-reproduces, and ``None`` otherwise:
+:class:`FastPath` (``raw bytes -> (JSON text, @timestamp) | None``, and ``.document``: ``-> dict | None``)
+only when the transforms are exactly what the extension reproduces, and ``None`` otherwise:
 
 - any of :class:`~ingest.enrich.related.RelatedEnricher` (when its fields, among those an api_access
   document has, only repeat what ``related`` already holds) and
@@ -26,7 +27,7 @@ duplicate keys, values of unexpected types, timestamps and IP addresses not alre
 so on. What it returns is the reference result: strings that redaction or masking could change are not
 judged natively but handed to :meth:`PrivacyPass.string_leaf` (the pass's own code and cache), and a
 string is kept as is only when a cheap test proves that neither step changes it. At construction, a few
-probe events go through both paths and must give the same bytes, or the fast path is not used.
+probe events go through both paths and must give the same bytes (both forms), or the fast path is not used.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -52,8 +53,19 @@ SOURCE: Final = "api_access"
 #: ``LOGWARDEN_NATIVE=0`` turns the fast path off (the Python chain runs; same output, slower).
 ENV_SWITCH: Final = "LOGWARDEN_NATIVE"
 
-#: raw bytes -> the final document as JSON text and its final ``@timestamp``, or None (run the Python chain)
-FastPath = Callable[[bytes], "tuple[bytes, str | None] | None"]
+
+class FastPath(Protocol):
+    """The extension's ``ApiAccess``: raw bytes -> the final document, or None (run the Python chain)."""
+
+    def __call__(self, raw: bytes, /) -> tuple[bytes, str | None] | None:
+        """The document as JSON text and its final ``@timestamp``."""
+
+    def document(self, raw: bytes, /) -> dict[str, Any] | None:
+        """The same document as a dict (built directly, for consumers that read it)."""
+
+    def pseudonym(self, value: str, /) -> str:
+        """The pseudonym of ``value`` (for the self-check)."""
+
 
 # leaf actions understood by the extension
 _DROP: Final = 0  # removed by minimization (not allowed for the source)
@@ -230,17 +242,18 @@ def same_document(got: tuple[bytes, str | None], doc: dict[str, Any]) -> bool:
     return orjson.dumps(orjson.loads(json)) == orjson.dumps(doc) and stamp == doc.get("@timestamp")
 
 
-def _self_check(fast: Any, transforms: Sequence[Transform], privacy: Any) -> None:
+def _self_check(fast: FastPath, transforms: Sequence[Transform], privacy: Any) -> None:
     """The probe events through both paths must give the same bytes (and the same pseudonyms)."""
     from ingest.pipeline import Normalizer
 
     reference = Normalizer(transforms, native=False)
     for raw in _PROBES:
         expected = reference.normalize(Record(SOURCE, raw))
-        got = fast(raw)
-        if got is None:
+        got, doc = fast(raw), fast.document(raw)
+        if got is None and doc is None:
             continue
-        if not isinstance(expected, NormalizedEvent) or not same_document(got, expected.doc):
+        want = expected.doc if isinstance(expected, NormalizedEvent) else None
+        if want is None or got is None or not same_document(got, want) or orjson.dumps(doc) != orjson.dumps(want):
             raise NotNative("self-check: the native document differs from the Python chain's")
     if privacy is not None and privacy.pseudonymizer is not None:
         probe = "user_\u00e9\U0001f600"

@@ -35,11 +35,17 @@ class Normalizer:
     ``api_access`` records take the native fast path (:mod:`ingest.native`) when the extension is built and
     reproduces ``transforms`` exactly; a record it does not handle, and every other source, runs the Python
     chain below (the reference semantics). ``native=False`` always runs the Python chain.
+
+    ``dicts``: whether the events' documents will be read as dicts (rules, ML). The native path then builds the
+    dict directly (cheaper than decoding JSON text later); ``dicts=False`` (documents only written out, as in an
+    ingest-only worker) makes it write JSON text instead, and no dict at all (``NormalizedEvent.doc`` would
+    decode it). Same documents either way.
     """
 
     transforms: Sequence[Transform] = field(default_factory=tuple)
     native: bool = True
-    _fast: Callable[[bytes], tuple[bytes, str | None] | None] | None = field(
+    dicts: bool = True
+    _fast: Callable[[bytes], tuple[bytes, str | None] | dict[str, Any] | None] | None = field(
         default=None, init=False, repr=False, compare=False
     )
     _native_id: Callable[[str, bytes], str] | None = field(default=None, init=False, repr=False, compare=False)
@@ -48,7 +54,8 @@ class Normalizer:
         if self.native:
             from ingest.native import fast_path, id_function  # imported here: it imports the privacy steps
 
-            self._fast = fast_path(self.transforms)
+            fast = fast_path(self.transforms)
+            self._fast = fast if fast is None or not self.dicts else fast.document
             self._native_id = id_function()
 
     def document_id(self, record: Record) -> str:
@@ -71,9 +78,11 @@ class Normalizer:
                 # PanicException is a BaseException): the Python chain decides and reports
                 log.warning("native fast path failed on %s/%d/%d", record.topic, record.partition, record.offset)
                 done = None
-            if done is not None:
+            if type(done) is tuple:
                 json, stamp = done
                 return NormalizedEvent(self.document_id(record), None, record, json=json, timestamp=stamp)
+            if done is not None:
+                return NormalizedEvent(self.document_id(record), done, record)  # type: ignore[arg-type]
         try:
             doc = get_parser(record.source)(record.value)
         except ParseError as exc:

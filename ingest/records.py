@@ -29,14 +29,19 @@ class Record:
 class NormalizedEvent:
     """An ECS document and its deterministic id (a replay of the same record yields the same id).
 
-    The document exists as a dict (``doc``), as JSON text (``json``, what the stores write), or both: each
-    is made from the other the first time it is asked for, then kept. The native fast path gives the JSON
-    text only, so an event that goes straight to Elasticsearch is never turned into a dict; rules and ML
-    read ``doc``. ``timestamp`` is the document's ``@timestamp`` (given with the JSON text, so the daily
-    index is found without decoding it). Treat both forms as immutable: the other one is not updated.
+    The document exists as a dict (``doc``), as JSON text (``json``, what the stores write), or both: a form
+    not given is made from the other the first time it is read, then kept. The native fast path gives either
+    form (:class:`ingest.pipeline.Normalizer`'s ``dicts``): JSON text when the documents are only written
+    out, so an ingest-only worker never builds a dict. ``timestamp`` is the document's ``@timestamp`` (given
+    with the JSON text: the daily index is found without decoding it). Treat both forms as immutable: the
+    other one is not updated.
+
+    ``doc`` is a plain slot once made (the rules and ML read it over and over; a missing one is decoded by
+    ``__getattr__``), ``json`` a property (read once, by the store).
     """
 
-    __slots__ = ("_doc", "_json", "_timestamp", "doc_id", "record")
+    __slots__ = ("_json", "_timestamp", "doc", "doc_id", "record")
+    doc: dict[str, Any]
 
     def __init__(
         self,
@@ -51,16 +56,16 @@ class NormalizedEvent:
             raise ValueError("a normalized event needs its document or its JSON text")
         self.doc_id = doc_id
         self.record = record
-        self._doc = doc
+        if doc is not None:
+            self.doc = doc
         self._json = json
         self._timestamp = timestamp
 
-    @property
-    def doc(self) -> dict[str, Any]:
-        """The document as a dict (decoded from ``json`` on first use)."""
-        doc = self._doc
-        if doc is None:
-            doc = self._doc = orjson.loads(self._json)  # type: ignore[arg-type]
+    def __getattr__(self, name: str) -> Any:
+        """Called only for an attribute not found: ``doc`` not decoded yet (any other name is an error)."""
+        if name != "doc":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        doc = self.doc = orjson.loads(self._json)  # type: ignore[arg-type]  # set when doc is not
         return doc
 
     @property
@@ -68,7 +73,7 @@ class NormalizedEvent:
         """The document as UTF-8 JSON text (serialized from ``doc`` on first use)."""
         json = self._json
         if json is None:
-            json = self._json = orjson.dumps(self._doc)
+            json = self._json = orjson.dumps(self.doc)
         return json
 
     @property
@@ -76,9 +81,25 @@ class NormalizedEvent:
         stamp = self._timestamp
         return stamp if stamp is not None else str(self.doc["@timestamp"])
 
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The forms of the document made so far, of ``("doc", "json")``."""
+        return ("doc",) * self._has_doc() + ("json",) * (self._json is not None)
+
+    def _has_doc(self) -> bool:
+        try:
+            object.__getattribute__(self, "doc")  # without __getattr__: no decoding
+        except AttributeError:
+            return False
+        return True
+
     def with_record(self, record: Record) -> NormalizedEvent:
         """The same document (in the forms already made) under another record."""
-        return NormalizedEvent(self.doc_id, self._doc, record, json=self._json, timestamp=self._timestamp)
+        moved = NormalizedEvent.__new__(NormalizedEvent)
+        moved.doc_id, moved.record, moved._json, moved._timestamp = self.doc_id, record, self._json, self._timestamp
+        if self._has_doc():
+            moved.doc = self.doc
+        return moved
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, NormalizedEvent):

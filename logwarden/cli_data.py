@@ -54,7 +54,7 @@ def normalize(source: SourceOption, path: FileArgument = "-", config: ConfigOpti
 
     settings = configure(config)
     _check_source(source)
-    normalizer = build_normalizer(settings)
+    normalizer = build_normalizer(settings, dicts=False)  # JSON lines out: the documents are never read
     out = sys.stdout.buffer
     dead = 0
     with _open(path) as stream:

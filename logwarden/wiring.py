@@ -63,8 +63,9 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
     return client
 
 
-def build_normalizer(settings: Settings, *, privacy: PrivacyConfig | None = None) -> Normalizer:
-    """Parsers, then enrichment, then privacy (pseudonymize, redact, mask, seal), as configured.
+def build_normalizer(settings: Settings, *, privacy: PrivacyConfig | None = None, dicts: bool = True) -> Normalizer:
+    """Parsers, then enrichment, then privacy (pseudonymize, redact, mask, seal), as configured. ``dicts``:
+    whether the documents will be read as dicts (rules, ML) or only written out (JSON text).
 
     A privacy or enrichment setting that cannot be used is a :class:`ConfigError` naming the
     ``LOGWARDEN_PRIVACY__...`` / ``LOGWARDEN_ENRICHMENT__...`` variable.
@@ -81,7 +82,7 @@ def build_normalizer(settings: Settings, *, privacy: PrivacyConfig | None = None
         raise ConfigError(
             f"LOGWARDEN_PRIVACY__{exc.field.upper()}: {str(exc).removeprefix(exc.field + ': ')}"
         ) from None
-    return Normalizer([*enrichment, *protection])
+    return Normalizer([*enrichment, *protection], dicts=dicts)
 
 
 def load_ruleset(paths: list[Path]) -> RuleSet:
@@ -151,9 +152,10 @@ def alert_dispatcher(
 
 def kafka_pipeline(settings: Settings, registry: CollectorRegistry) -> Pipeline:
     """Kafka -> Elasticsearch -> rules -> alerts index + Alertmanager (``logwarden run``)."""
-    normalizer = build_normalizer(settings)
     ruleset = load_ruleset(settings.rules_dir)
     models = load_models(settings)
+    # with no rule and no model, documents are only written out: JSON text, never a dict
+    normalizer = build_normalizer(settings, dicts=bool(ruleset.rules or ruleset.correlations) or models is not None)
     metrics = IngestMetrics.create(registry)
     metrics.init_sources(settings.topics.values())
     es = elasticsearch_client(settings)

@@ -27,9 +27,11 @@ use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
 use hmac::{Hmac, KeyInit, Mac};
+use pyo3::BoundObject;
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -618,11 +620,11 @@ struct ApiAccess {
     ops: Vec<Op>,
     mac: Option<HmacSha256>,
     prefix: String,
-    /// the key id as JSON text (`logwarden.privacy.key_id`), None when no pseudonymizer runs
+    /// `logwarden.privacy.key_id`, None when no pseudonymizer runs
+    key_id: Option<Py<PyString>>,
     key_id_json: Option<Box<[u8]>>,
     string_leaf: Option<Py<PyAny>>,
     ua_parse: Option<Py<PyAny>>,
-    /// per leaf: input string -> final value (strings repeat all day: routes, user agents, users, IPs)
     cache: Mutex<Caches>,
 }
 
@@ -631,21 +633,30 @@ const UNCACHED: [usize; 3] = [TIMESTAMP, EVENT_ID, REQUEST_ID];
 /// Entries per cache; a full cache is emptied (as the Python caches of the privacy pass are).
 const CACHE_SIZE: usize = 16_384;
 
-type Cache = HashMap<Box<str>, Cached, ahash::RandomState>;
+type Cache<T> = HashMap<Box<str>, T, ahash::RandomState>;
 
-/// The caches of one fast path: one per leaf, and whole `user_agent` objects by original string.
+/// The caches of one fast path: strings repeat all day (routes, user agents, users, IPs).
 struct Caches {
-    leaves: Vec<Cache>,
-    user_agents: Cache,
+    /// per leaf: input string -> final value
+    leaves: Vec<Cache<Cached>>,
+    /// whole `user_agent` objects as JSON text, by original string (JSON text only: a dict is never shared)
+    user_agents: Cache<CachedJson>,
 }
 
-/// A final value as JSON text and the kinds its computation found (`logwarden.privacy.redacted` / `masked`).
+/// A final string value, as JSON text and as a Python string, and the kinds its computation found
+/// (`logwarden.privacy.redacted` / `masked`).
 struct Cached {
+    json: Box<[u8]>,
+    value: Py<PyString>,
+    kinds: Option<Box<Kinds>>,
+}
+
+struct CachedJson {
     json: Box<[u8]>,
     kinds: Option<Box<Kinds>>,
 }
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Kinds {
     redacted: Vec<String>,
     masked: Vec<String>,
@@ -694,8 +705,53 @@ fn extract_kinds(kinds: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     Ok(out)
 }
 
-/// The document as JSON text, written member by member in the order the Python chain inserts them (the
-/// self-check compares the bytes). Member names are plain ASCII constants: written without escaping.
+fn json_error(e: serde_json::Error) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A member name or a parser constant: plain ASCII text (JSON) and its interned Python string (dict).
+#[derive(Clone, Copy)]
+struct Name<'py> {
+    text: &'static str,
+    py: &'py Bound<'py, PyString>,
+}
+
+macro_rules! name {
+    ($py:expr, $text:literal) => {
+        Name {
+            text: $text,
+            py: intern!($py, $text),
+        }
+    };
+}
+
+/// Where the document is written, member by member in the order the Python chain inserts them (the
+/// self-check compares the bytes): JSON text ([`Json`]) or Python dicts ([`Dicts`]).
+trait Sink<'py> {
+    /// An object that stayed when closed (where the privacy entries go).
+    type Closed;
+    /// Opens the child object `name`; the mark it returns is for [`Sink::close`].
+    fn open(&mut self, name: Name<'py>) -> usize;
+    /// Closes the child opened at `mark`: an empty child is left out (the Python chain writes none).
+    fn close(&mut self, mark: usize) -> PyResult<Option<Self::Closed>>;
+    /// Starts the member `name`: its value (or list) comes next.
+    fn key(&mut self, name: Name<'py>);
+    fn string(&mut self, value: &str) -> PyResult<()>;
+    fn cached(&mut self, hit: &Cached) -> PyResult<()>;
+    fn constant(&mut self, value: Name<'py>) -> PyResult<()>;
+    fn number<T: Serialize + IntoPyObject<'py>>(&mut self, value: T) -> PyResult<()>;
+    fn list_start(&mut self);
+    fn list_end(&mut self) -> PyResult<()>;
+    /// `logwarden.privacy` as the last member of `lw` (the closed `logwarden`), or in a new `logwarden`
+    /// at the end.
+    fn privacy(&mut self, api: &ApiAccess, lw: Option<Self::Closed>, kinds: Kinds) -> PyResult<()>;
+    /// The JSON writer, for what it caches whole.
+    fn as_json(&mut self) -> Option<&mut Json> {
+        None
+    }
+}
+
+/// The document as JSON text. Member names are plain ASCII constants: written without escaping.
 struct Json {
     buf: Vec<u8>,
 }
@@ -707,45 +763,252 @@ impl Json {
         Json { buf }
     }
 
-    /// Starts the member `key` of the object being written.
-    fn key(&mut self, key: &str) {
-        if self.buf.last() != Some(&b'{') {
+    /// A comma before a list item that is not the first one (a member's value follows its colon).
+    fn separate(&mut self) {
+        if !matches!(self.buf.last(), Some(b':' | b'[')) {
             self.buf.push(b',');
         }
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(key.as_bytes());
-        self.buf.extend_from_slice(b"\":");
-    }
-
-    /// Opens the child object `key`; the mark it returns is for [`Json::close`].
-    fn open(&mut self, key: &str) -> usize {
-        let mark = self.buf.len();
-        self.key(key);
-        self.buf.push(b'{');
-        mark
-    }
-
-    /// Closes the child opened at `mark`; an empty child is taken out again (the Python chain does not
-    /// write empty objects). The position of its closing brace, when it stays.
-    fn close(&mut self, mark: usize) -> Option<usize> {
-        if self.buf.last() == Some(&b'{') {
-            self.buf.truncate(mark);
-            None
-        } else {
-            self.buf.push(b'}');
-            Some(self.buf.len() - 1)
-        }
-    }
-
-    /// Any serializable value (numbers, booleans, strings, lists of strings) as JSON.
-    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> PyResult<()> {
-        serde_json::to_writer(&mut self.buf, value)
-            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     fn finish(mut self) -> Vec<u8> {
         self.buf.push(b'}');
         self.buf
+    }
+}
+
+impl<'py> Sink<'py> for Json {
+    type Closed = usize; // the position of its closing brace
+
+    fn open(&mut self, name: Name<'py>) -> usize {
+        let mark = self.buf.len();
+        self.key(name);
+        self.buf.push(b'{');
+        mark
+    }
+
+    fn close(&mut self, mark: usize) -> PyResult<Option<usize>> {
+        if self.buf.last() == Some(&b'{') {
+            self.buf.truncate(mark);
+            Ok(None)
+        } else {
+            self.buf.push(b'}');
+            Ok(Some(self.buf.len() - 1))
+        }
+    }
+
+    fn key(&mut self, name: Name<'py>) {
+        if self.buf.last() != Some(&b'{') {
+            self.buf.push(b',');
+        }
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.text.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    fn string(&mut self, value: &str) -> PyResult<()> {
+        self.separate();
+        serde_json::to_writer(&mut self.buf, value).map_err(json_error)
+    }
+
+    fn cached(&mut self, hit: &Cached) -> PyResult<()> {
+        self.separate();
+        self.buf.extend_from_slice(&hit.json);
+        Ok(())
+    }
+
+    fn constant(&mut self, value: Name<'py>) -> PyResult<()> {
+        self.separate();
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(value.text.as_bytes());
+        self.buf.push(b'"');
+        Ok(())
+    }
+
+    fn number<T: Serialize + IntoPyObject<'py>>(&mut self, value: T) -> PyResult<()> {
+        self.separate();
+        serde_json::to_writer(&mut self.buf, &value).map_err(json_error)
+    }
+
+    fn list_start(&mut self) {
+        self.buf.push(b'[');
+    }
+
+    fn list_end(&mut self) -> PyResult<()> {
+        self.buf.push(b']');
+        Ok(())
+    }
+
+    fn privacy(&mut self, api: &ApiAccess, lw: Option<usize>, mut kinds: Kinds) -> PyResult<()> {
+        let mut node = Vec::with_capacity(128);
+        node.extend_from_slice(b"\"privacy\":{");
+        let mut first = true;
+        let mut member = |node: &mut Vec<u8>, key: &[u8]| {
+            if !first {
+                node.push(b',');
+            }
+            first = false;
+            node.extend_from_slice(key);
+        };
+        if let Some(key_id) = &api.key_id_json {
+            member(&mut node, b"\"key_id\":");
+            node.extend_from_slice(key_id);
+        }
+        if !kinds.redacted.is_empty() {
+            kinds.redacted.sort();
+            member(&mut node, b"\"redacted\":");
+            serde_json::to_writer(&mut node, &kinds.redacted).map_err(json_error)?;
+        }
+        if !kinds.masked.is_empty() {
+            kinds.masked.sort();
+            member(&mut node, b"\"masked\":");
+            serde_json::to_writer(&mut node, &kinds.masked).map_err(json_error)?;
+        }
+        node.push(b'}');
+        match lw {
+            Some(end) => {
+                node.insert(0, b',');
+                self.buf.splice(end..end, node);
+            }
+            None => {
+                if self.buf.last() != Some(&b'{') {
+                    self.buf.push(b',');
+                }
+                self.buf.extend_from_slice(b"\"logwarden\":{");
+                self.buf.extend_from_slice(&node);
+                self.buf.push(b'}');
+            }
+        }
+        Ok(())
+    }
+
+    fn as_json(&mut self) -> Option<&mut Json> {
+        Some(self)
+    }
+}
+
+/// The document as Python dicts (what the rules and ML read), built directly: the cached values are
+/// shared string objects, the member names interned.
+struct Dicts<'py> {
+    py: Python<'py>,
+    /// the objects being written, each with the name it goes under in its parent (the root has none)
+    stack: Vec<(Option<&'py Bound<'py, PyString>>, Bound<'py, PyDict>)>,
+    /// the member whose value comes next
+    pending: Option<&'py Bound<'py, PyString>>,
+    /// the list being written
+    list: Option<Bound<'py, PyList>>,
+}
+
+impl<'py> Dicts<'py> {
+    fn new(py: Python<'py>) -> Self {
+        Dicts {
+            py,
+            stack: vec![(None, PyDict::new(py))],
+            pending: None,
+            list: None,
+        }
+    }
+
+    fn top(&self) -> &Bound<'py, PyDict> {
+        &self.stack[self.stack.len() - 1].1
+    }
+
+    fn put(&mut self, value: Bound<'py, PyAny>) -> PyResult<()> {
+        if let Some(list) = &self.list {
+            return list.append(value);
+        }
+        let Some(key) = self.pending.take() else {
+            return Err(PyValueError::new_err("a value without a member name"));
+        };
+        self.top().set_item(key, value)
+    }
+
+    fn finish(mut self) -> Bound<'py, PyDict> {
+        self.stack.swap_remove(0).1
+    }
+}
+
+impl<'py> Sink<'py> for Dicts<'py> {
+    type Closed = Bound<'py, PyDict>;
+
+    fn open(&mut self, name: Name<'py>) -> usize {
+        self.stack.push((Some(name.py), PyDict::new(self.py)));
+        self.stack.len() - 1
+    }
+
+    fn close(&mut self, mark: usize) -> PyResult<Option<Bound<'py, PyDict>>> {
+        if self.stack.len() != mark + 1 {
+            return Err(PyValueError::new_err("objects closed out of order"));
+        }
+        let Some((Some(key), child)) = self.stack.pop() else {
+            return Err(PyValueError::new_err("the root cannot be closed"));
+        };
+        if child.is_empty() {
+            return Ok(None);
+        }
+        self.top().set_item(key, &child)?;
+        Ok(Some(child))
+    }
+
+    fn key(&mut self, name: Name<'py>) {
+        self.pending = Some(name.py);
+    }
+
+    fn string(&mut self, value: &str) -> PyResult<()> {
+        self.put(PyString::new(self.py, value).into_any())
+    }
+
+    fn cached(&mut self, hit: &Cached) -> PyResult<()> {
+        self.put(hit.value.bind(self.py).clone().into_any())
+    }
+
+    fn constant(&mut self, value: Name<'py>) -> PyResult<()> {
+        self.put(value.py.clone().into_any())
+    }
+
+    fn number<T: Serialize + IntoPyObject<'py>>(&mut self, value: T) -> PyResult<()> {
+        let value = value.into_pyobject(self.py).map_err(Into::into)?;
+        self.put(value.into_any().into_bound())
+    }
+
+    fn list_start(&mut self) {
+        self.list = Some(PyList::empty(self.py));
+    }
+
+    fn list_end(&mut self) -> PyResult<()> {
+        let Some(list) = self.list.take() else {
+            return Err(PyValueError::new_err("no list to end"));
+        };
+        self.put(list.into_any())
+    }
+
+    fn privacy(
+        &mut self,
+        api: &ApiAccess,
+        lw: Option<Bound<'py, PyDict>>,
+        mut kinds: Kinds,
+    ) -> PyResult<()> {
+        let py = self.py;
+        let lw = match lw {
+            Some(lw) => lw,
+            None => {
+                let lw = PyDict::new(py);
+                self.top().set_item(intern!(py, "logwarden"), &lw)?;
+                lw
+            }
+        };
+        let node = PyDict::new(py);
+        if let Some(key_id) = &api.key_id {
+            node.set_item(intern!(py, "key_id"), key_id.bind(py))?;
+        }
+        if !kinds.redacted.is_empty() {
+            kinds.redacted.sort();
+            node.set_item(intern!(py, "redacted"), PyList::new(py, &kinds.redacted)?)?;
+        }
+        if !kinds.masked.is_empty() {
+            kinds.masked.sort();
+            node.set_item(intern!(py, "masked"), PyList::new(py, &kinds.masked)?)?;
+        }
+        lw.set_item(intern!(py, "privacy"), node)
     }
 }
 
@@ -801,12 +1064,12 @@ impl ApiAccess {
         })
     }
 
-    /// Writes the member `key`: the final value of the string `value` at `leaf` (nothing when dropped).
-    fn text(
+    /// Writes the member `name`: the final value of the string `value` at `leaf` (nothing when dropped).
+    fn text<'py, S: Sink<'py>>(
         &self,
-        py: Python<'_>,
-        out: &mut Json,
-        key: &str,
+        py: Python<'py>,
+        out: &mut S,
+        name: Name<'py>,
         leaf: usize,
         value: &str,
         found: &mut Found<'_>,
@@ -815,15 +1078,15 @@ impl ApiAccess {
         if op.action == DROP {
             return Ok(());
         }
-        out.key(key);
+        out.key(name);
         self.string(py, out, leaf, op, value, found)
     }
 
     /// Writes the final value of the string `value` at `leaf` (not dropped), through the leaf's cache.
-    fn string(
+    fn string<'py, S: Sink<'py>>(
         &self,
-        py: Python<'_>,
-        out: &mut Json,
+        py: Python<'py>,
+        out: &mut S,
         leaf: usize,
         op: Op,
         value: &str,
@@ -834,97 +1097,96 @@ impl ApiAccess {
             _ => {
                 let (new, kinds) = self.compute(py, op, value)?;
                 found.kinds.add(kinds.as_deref());
-                return out.value(new.as_ref());
+                return out.string(&new);
             }
         };
         if let Some(hit) = cache.get(value) {
             found.kinds.add(hit.kinds.as_deref());
-            out.buf.extend_from_slice(&hit.json);
-            return Ok(());
+            return out.cached(hit);
         }
         let (new, kinds) = self.compute(py, op, value)?;
-        let start = out.buf.len();
-        out.value(new.as_ref())?;
         found.kinds.add(kinds.as_deref());
+        let entry = Cached {
+            json: serde_json::to_vec(new.as_ref()).map_err(json_error)?.into(),
+            value: PyString::new(py, &new).unbind(),
+            kinds,
+        };
+        out.cached(&entry)?;
         if cache.len() >= CACHE_SIZE {
             cache.clear();
         }
-        let json = out.buf[start..].into();
-        cache.insert(value.into(), Cached { json, kinds });
+        cache.insert(value.into(), entry);
         Ok(())
     }
 
-    /// A parser constant (plain ASCII): only looked at when the plan does more than keep it.
-    fn constant(
+    /// Writes the member `name`: a parser constant, only looked at when the plan does more than keep it.
+    fn constant<'py, S: Sink<'py>>(
         &self,
-        py: Python<'_>,
-        out: &mut Json,
-        key: &str,
+        py: Python<'py>,
+        out: &mut S,
+        name: Name<'py>,
         leaf: usize,
-        value: &'static str,
+        value: Name<'py>,
         found: &mut Found<'_>,
     ) -> PyResult<()> {
         if self.ops[leaf].action != KEEP {
-            return self.text(py, out, key, leaf, value, found);
+            return self.text(py, out, name, leaf, value.text, found);
         }
-        out.key(key);
-        out.buf.push(b'"');
-        out.buf.extend_from_slice(value.as_bytes());
-        out.buf.push(b'"');
-        Ok(())
+        out.key(name);
+        out.constant(value)
     }
 
-    /// Writes the member `key`: a list of the final values of `values` at `leaf` (nothing when dropped).
-    fn texts<S: AsRef<str>>(
+    /// Writes the member `name`: a list of the final values of `values` at `leaf` (nothing when dropped).
+    fn texts<'py, S: Sink<'py>, V: AsRef<str>>(
         &self,
-        py: Python<'_>,
-        out: &mut Json,
-        key: &str,
+        py: Python<'py>,
+        out: &mut S,
+        name: Name<'py>,
         leaf: usize,
-        values: &[S],
+        values: &[V],
         found: &mut Found<'_>,
     ) -> PyResult<()> {
         let op = self.ops[leaf];
         if op.action == DROP {
             return Ok(());
         }
-        out.key(key);
-        out.buf.push(b'[');
-        for (i, value) in values.iter().enumerate() {
-            if i > 0 {
-                out.buf.push(b',');
-            }
+        out.key(name);
+        out.list_start();
+        for value in values {
             self.string(py, out, leaf, op, value.as_ref(), found)?;
         }
-        out.buf.push(b']');
-        Ok(())
+        out.list_end()
     }
 
-    /// Writes the member `key`: a number or boolean, unchanged by every step (nothing when dropped).
-    fn number<T: Serialize>(
+    /// Writes the member `name`: a number or boolean, unchanged by every step (nothing when dropped).
+    fn number<'py, S: Sink<'py>, T: Serialize + IntoPyObject<'py>>(
         &self,
-        out: &mut Json,
-        key: &str,
+        out: &mut S,
+        name: Name<'py>,
         leaf: usize,
         value: T,
     ) -> PyResult<()> {
         if self.ops[leaf].action == DROP {
             return Ok(());
         }
-        out.key(key);
-        out.value(&value)
+        out.key(name);
+        out.number(value)
     }
 
-    /// The final document as JSON text and its final `@timestamp` (None when dropped).
-    fn build(&self, py: Python<'_>, e: &Event<'_>) -> PyResult<(Vec<u8>, Option<String>)> {
+    /// Writes the final document into `out`; returns its final `@timestamp` (None when dropped).
+    fn build<'py, S: Sink<'py>>(
+        &self,
+        py: Python<'py>,
+        e: &Event<'_>,
+        out: &mut S,
+    ) -> PyResult<Option<String>> {
         // try_lock: a callback into Python may let another thread in, which then runs without the cache
         let mut found = Found {
             kinds: Kinds::default(),
             cache: self.cache.try_lock().ok(),
         };
         let f = &mut found;
-        let mut out = Json::new();
-        let o = &mut out;
+        let o = out;
 
         let op = self.ops[TIMESTAMP];
         let stamp = if op.action == DROP {
@@ -932,8 +1194,8 @@ impl ApiAccess {
         } else {
             let (new, kinds) = self.compute(py, op, &e.timestamp)?;
             f.kinds.add(kinds.as_deref());
-            o.key("@timestamp");
-            o.value(new.as_ref())?;
+            o.key(name!(py, "@timestamp"));
+            o.string(&new)?;
             Some(new.into_owned())
         };
 
@@ -950,137 +1212,148 @@ impl ApiAccess {
             ),
             _ => (&["web"], "api-request", &["access"]),
         };
-        let event = o.open("event");
-        self.constant(py, o, "kind", EVENT_KIND, "event", f)?;
-        self.texts(py, o, "category", EVENT_CATEGORY, category, f)?;
-        self.texts(py, o, "type", EVENT_TYPE, types, f)?;
-        self.text(py, o, "action", EVENT_ACTION, action, f)?;
-        let outcome = if e.status < 400 { "success" } else { "failure" };
-        self.constant(py, o, "outcome", EVENT_OUTCOME, outcome, f)?;
-        self.constant(py, o, "dataset", EVENT_DATASET, "logwarden.api_access", f)?;
-        self.constant(py, o, "module", EVENT_MODULE, "logwarden", f)?;
+        let event = o.open(name!(py, "event"));
+        self.constant(py, o, name!(py, "kind"), EVENT_KIND, name!(py, "event"), f)?;
+        self.texts(py, o, name!(py, "category"), EVENT_CATEGORY, category, f)?;
+        self.texts(py, o, name!(py, "type"), EVENT_TYPE, types, f)?;
+        self.text(py, o, name!(py, "action"), EVENT_ACTION, action, f)?;
+        let outcome = if e.status < 400 {
+            name!(py, "success")
+        } else {
+            name!(py, "failure")
+        };
+        self.constant(py, o, name!(py, "outcome"), EVENT_OUTCOME, outcome, f)?;
+        let dataset = name!(py, "logwarden.api_access");
+        self.constant(py, o, name!(py, "dataset"), EVENT_DATASET, dataset, f)?;
+        let module = name!(py, "logwarden");
+        self.constant(py, o, name!(py, "module"), EVENT_MODULE, module, f)?;
         if let Some(id) = &e.request_id {
-            self.text(py, o, "id", EVENT_ID, id, f)?;
+            self.text(py, o, name!(py, "id"), EVENT_ID, id, f)?;
         }
         if let Some(latency) = e.latency_ms {
-            self.number(
-                o,
-                "duration",
-                EVENT_DURATION,
-                (latency * 1_000_000.0) as i64,
-            )?;
+            let nanos = (latency * 1_000_000.0) as i64;
+            self.number(o, name!(py, "duration"), EVENT_DURATION, nanos)?;
         }
-        o.close(event);
+        o.close(event)?;
 
-        let http = o.open("http");
-        let request = o.open("request");
-        self.text(py, o, "method", REQUEST_METHOD, e.method, f)?;
+        let http = o.open(name!(py, "http"));
+        let request = o.open(name!(py, "request"));
+        self.text(py, o, name!(py, "method"), REQUEST_METHOD, e.method, f)?;
         if let Some(body) = &e.body {
-            let node = o.open("body");
-            self.text(py, o, "content", REQUEST_BODY, body, f)?;
-            o.close(node);
+            let node = o.open(name!(py, "body"));
+            self.text(py, o, name!(py, "content"), REQUEST_BODY, body, f)?;
+            o.close(node)?;
         }
         if let Some(id) = &e.request_id {
-            self.text(py, o, "id", REQUEST_ID, id, f)?;
+            self.text(py, o, name!(py, "id"), REQUEST_ID, id, f)?;
         }
         if let Some(bytes) = e.bytes_in {
-            self.number(o, "bytes", REQUEST_BYTES, bytes)?;
+            self.number(o, name!(py, "bytes"), REQUEST_BYTES, bytes)?;
         }
-        o.close(request);
-        let response = o.open("response");
-        self.number(o, "status_code", RESPONSE_STATUS, e.status)?;
+        o.close(request)?;
+        let response = o.open(name!(py, "response"));
+        self.number(o, name!(py, "status_code"), RESPONSE_STATUS, e.status)?;
         if let Some(bytes) = e.bytes_out {
-            self.number(o, "bytes", RESPONSE_BYTES, bytes)?;
+            self.number(o, name!(py, "bytes"), RESPONSE_BYTES, bytes)?;
         }
-        o.close(response);
-        o.close(http);
+        o.close(response)?;
+        o.close(http)?;
 
-        let url = o.open("url");
-        self.text(py, o, "path", URL_PATH, &e.path, f)?;
+        let url = o.open(name!(py, "url"));
+        self.text(py, o, name!(py, "path"), URL_PATH, &e.path, f)?;
         match &e.query {
             Some(query) => {
                 let original = format!("{}?{}", e.path, query);
-                self.text(py, o, "original", URL_ORIGINAL, &original, f)?;
-                self.text(py, o, "query", URL_QUERY, query, f)?;
+                self.text(py, o, name!(py, "original"), URL_ORIGINAL, &original, f)?;
+                self.text(py, o, name!(py, "query"), URL_QUERY, query, f)?;
             }
-            None => self.text(py, o, "original", URL_ORIGINAL, &e.path, f)?,
+            None => self.text(py, o, name!(py, "original"), URL_ORIGINAL, &e.path, f)?,
         }
-        o.close(url);
+        o.close(url)?;
 
-        let lw = o.open("logwarden");
-        self.constant(py, o, "source", LW_SOURCE, "api_access", f)?;
-        let api = o.open("api");
-        self.text(py, o, "route", API_ROUTE, &e.route, f)?;
+        let lw = o.open(name!(py, "logwarden"));
+        let source = name!(py, "api_access");
+        self.constant(py, o, name!(py, "source"), LW_SOURCE, source, f)?;
+        let api = o.open(name!(py, "api"));
+        self.text(py, o, name!(py, "route"), API_ROUTE, &e.route, f)?;
         if let Some(latency) = e.latency_ms {
-            self.number(o, "latency_ms", API_LATENCY, latency)?;
+            self.number(o, name!(py, "latency_ms"), API_LATENCY, latency)?;
         }
         if let Some(key_id) = &e.api_key_id {
-            self.text(py, o, "key_id", API_KEY_ID, key_id, f)?;
+            self.text(py, o, name!(py, "key_id"), API_KEY_ID, key_id, f)?;
         }
         if let Some(auth) = &e.auth_method {
-            self.text(py, o, "auth_method", API_AUTH_METHOD, auth, f)?;
+            self.text(py, o, name!(py, "auth_method"), API_AUTH_METHOD, auth, f)?;
         }
         if let Some(mfa) = e.mfa {
-            self.number(o, "mfa", API_MFA, mfa)?;
+            self.number(o, name!(py, "mfa"), API_MFA, mfa)?;
         }
-        o.close(api);
-        let lw_end = o.close(lw);
+        o.close(api)?;
+        let lw = o.close(lw)?;
 
         if let Some(ip) = &e.client_ip {
-            let source = o.open("source");
-            self.text(py, o, "ip", SOURCE_IP, ip, f)?;
-            self.text(py, o, "address", SOURCE_ADDRESS, ip, f)?;
-            o.close(source);
+            let node = o.open(name!(py, "source"));
+            self.text(py, o, name!(py, "ip"), SOURCE_IP, ip, f)?;
+            self.text(py, o, name!(py, "address"), SOURCE_ADDRESS, ip, f)?;
+            o.close(node)?;
         }
         if let Some(first) = e.forwarded.first() {
-            let network = o.open("network");
-            self.text(py, o, "forwarded_ip", FORWARDED_IP, first, f)?;
-            o.close(network);
+            let node = o.open(name!(py, "network"));
+            self.text(py, o, name!(py, "forwarded_ip"), FORWARDED_IP, first, f)?;
+            o.close(node)?;
         }
         if let Some(user) = &e.user_id {
-            let node = o.open("user");
-            self.text(py, o, "id", USER_ID, user, f)?;
-            o.close(node);
+            let node = o.open(name!(py, "user"));
+            self.text(py, o, name!(py, "id"), USER_ID, user, f)?;
+            o.close(node)?;
         }
         if let Some(org) = &e.org_id {
-            let node = o.open("organization");
-            self.text(py, o, "id", ORG_ID, org, f)?;
-            o.close(node);
+            let node = o.open(name!(py, "organization"));
+            self.text(py, o, name!(py, "id"), ORG_ID, org, f)?;
+            o.close(node)?;
         }
         if let Some(agent) = &e.user_agent {
-            self.user_agent(py, o, agent, f)?;
+            match o.as_json() {
+                Some(json) => self.user_agent_json(py, json, agent, f)?,
+                None => {
+                    let node = o.open(name!(py, "user_agent"));
+                    self.user_agent(py, o, agent, f)?;
+                    o.close(node)?;
+                }
+            }
         }
         if let Some((version, protocol)) = &e.tls {
-            let node = o.open("tls");
+            let node = o.open(name!(py, "tls"));
             match protocol {
                 Some(protocol) => {
                     let number = &version[version.find('v').map_or(0, |i| i + 1)..];
-                    self.text(py, o, "version", TLS_VERSION, number, f)?;
-                    self.text(py, o, "version_protocol", TLS_PROTOCOL, protocol, f)?;
+                    self.text(py, o, name!(py, "version"), TLS_VERSION, number, f)?;
+                    let name = name!(py, "version_protocol");
+                    self.text(py, o, name, TLS_PROTOCOL, protocol, f)?;
                 }
-                None => self.text(py, o, "version", TLS_VERSION, version, f)?,
+                None => self.text(py, o, name!(py, "version"), TLS_VERSION, version, f)?,
             }
-            o.close(node);
+            o.close(node)?;
         }
-        let gen_ai = o.open("gen_ai");
+        let gen_ai = o.open(name!(py, "gen_ai"));
         if let Some(model) = &e.model {
-            let request = o.open("request");
-            let node = o.open("model");
-            self.text(py, o, "id", MODEL_ID, model, f)?;
-            o.close(node);
-            o.close(request);
+            let request = o.open(name!(py, "request"));
+            let node = o.open(name!(py, "model"));
+            self.text(py, o, name!(py, "id"), MODEL_ID, model, f)?;
+            o.close(node)?;
+            o.close(request)?;
         }
         if e.input_tokens.is_some() || e.output_tokens.is_some() {
-            let usage = o.open("usage");
+            let usage = o.open(name!(py, "usage"));
             if let Some(n) = e.input_tokens {
-                self.number(o, "input_tokens", INPUT_TOKENS, n)?;
+                self.number(o, name!(py, "input_tokens"), INPUT_TOKENS, n)?;
             }
             if let Some(n) = e.output_tokens {
-                self.number(o, "output_tokens", OUTPUT_TOKENS, n)?;
+                self.number(o, name!(py, "output_tokens"), OUTPUT_TOKENS, n)?;
             }
-            o.close(usage);
+            o.close(usage)?;
         }
-        o.close(gen_ai);
+        o.close(gen_ai)?;
 
         let mut related_ip: Vec<&str> = Vec::new();
         if let Some(ip) = &e.client_ip {
@@ -1092,25 +1365,27 @@ impl ApiAccess {
             }
         }
         if !related_ip.is_empty() || e.user_id.is_some() {
-            let related = o.open("related");
+            let related = o.open(name!(py, "related"));
             if !related_ip.is_empty() {
-                self.texts(py, o, "ip", RELATED_IP, &related_ip, f)?;
+                self.texts(py, o, name!(py, "ip"), RELATED_IP, &related_ip, f)?;
             }
             if let Some(user) = &e.user_id {
-                self.texts(py, o, "user", RELATED_USER, &[user], f)?;
+                self.texts(py, o, name!(py, "user"), RELATED_USER, &[user], f)?;
             }
-            o.close(related);
+            o.close(related)?;
         }
 
         let kinds = std::mem::take(&mut found.kinds);
         drop(found);
-        self.privacy_entries(&mut out, lw_end, kinds)?;
-        Ok((out.finish(), stamp))
+        if self.key_id.is_some() || !kinds.is_empty() {
+            o.privacy(self, lw, kinds)?;
+        }
+        Ok(stamp)
     }
 
-    /// Writes `user_agent`: the original, then what `UserAgentEnricher.parse` adds (when it runs). The whole
-    /// object is cached by original string (the parse and every step on its parts are pure functions).
-    fn user_agent(
+    /// Writes `user_agent` as JSON text: the whole object is cached by original string (the parse and
+    /// every step on its parts are pure functions of it).
+    fn user_agent_json(
         &self,
         py: Python<'_>,
         out: &mut Json,
@@ -1121,45 +1396,45 @@ impl ApiAccess {
             && let Some(hit) = caches.user_agents.get(original)
         {
             found.kinds.add(hit.kinds.as_deref());
-            out.key("user_agent");
+            Sink::key(out, name!(py, "user_agent"));
             out.buf.extend_from_slice(&hit.json);
             return Ok(());
         }
         // written into a scratch object with its own kinds, then copied out and cached
         let outer = std::mem::take(&mut found.kinds);
         let mut node = Json::new();
-        let written = self.user_agent_members(py, &mut node, original, found);
+        let written = self.user_agent(py, &mut node, original, found);
         let kinds = std::mem::replace(&mut found.kinds, outer);
         written?;
         found.kinds.add(Some(&kinds));
         let json = node.finish();
-        if json.len() > 2 {
-            out.key("user_agent");
-            out.buf.extend_from_slice(&json);
+        if json.len() <= 2 {
+            return Ok(()); // an empty object is left out
         }
+        Sink::key(out, name!(py, "user_agent"));
+        out.buf.extend_from_slice(&json);
         if let Some(caches) = &mut found.cache {
             if caches.user_agents.len() >= CACHE_SIZE {
                 caches.user_agents.clear();
             }
-            let cached = Cached {
+            let cached = CachedJson {
                 json: json.into_boxed_slice(),
                 kinds: kinds.boxed(),
             };
-            if cached.json.len() > 2 {
-                caches.user_agents.insert(original.into(), cached);
-            }
+            caches.user_agents.insert(original.into(), cached);
         }
         Ok(())
     }
 
-    fn user_agent_members(
+    /// The members of `user_agent`: the original, then what `UserAgentEnricher.parse` adds (when it runs).
+    fn user_agent<'py, S: Sink<'py>>(
         &self,
-        py: Python<'_>,
-        o: &mut Json,
+        py: Python<'py>,
+        o: &mut S,
         original: &str,
         f: &mut Found<'_>,
     ) -> PyResult<()> {
-        self.text(py, o, "original", UA_ORIGINAL, original, f)?;
+        self.text(py, o, name!(py, "original"), UA_ORIGINAL, original, f)?;
         let Some(parse) = &self.ua_parse else {
             return Ok(());
         };
@@ -1169,68 +1444,23 @@ impl ApiAccess {
         let (name, version, os_name, os_version, device) =
             (part(0)?, part(1)?, part(2)?, part(3)?, part(4)?);
         if let Some(name) = name {
-            self.text(py, o, "name", UA_NAME, &name, f)?;
+            self.text(py, o, name!(py, "name"), UA_NAME, &name, f)?;
         }
         if let Some(version) = version {
-            self.text(py, o, "version", UA_VERSION, &version, f)?;
+            self.text(py, o, name!(py, "version"), UA_VERSION, &version, f)?;
         }
         if let Some(os_name) = os_name {
-            let os = o.open("os");
-            self.text(py, o, "name", UA_OS_NAME, &os_name, f)?;
+            let os = o.open(name!(py, "os"));
+            self.text(py, o, name!(py, "name"), UA_OS_NAME, &os_name, f)?;
             if let Some(os_version) = os_version {
-                self.text(py, o, "version", UA_OS_VERSION, &os_version, f)?;
+                self.text(py, o, name!(py, "version"), UA_OS_VERSION, &os_version, f)?;
             }
-            o.close(os);
+            o.close(os)?;
         }
         if let Some(device) = device {
-            let dev = o.open("device");
-            self.text(py, o, "name", UA_DEVICE_NAME, &device, f)?;
-            o.close(dev);
-        }
-        Ok(())
-    }
-
-    /// `logwarden.privacy`: key id, then the kinds redacted and masked (sorted), as the pass writes them:
-    /// the last member of `logwarden` (`lw_end`: its closing brace), or a new `logwarden` at the end.
-    fn privacy_entries(
-        &self,
-        out: &mut Json,
-        lw_end: Option<usize>,
-        mut kinds: Kinds,
-    ) -> PyResult<()> {
-        if self.key_id_json.is_none() && kinds.is_empty() {
-            return Ok(());
-        }
-        let mut node = Json {
-            buf: Vec::with_capacity(128),
-        };
-        node.buf.extend_from_slice(b"\"privacy\":{");
-        if let Some(key_id) = &self.key_id_json {
-            node.key("key_id");
-            node.buf.extend_from_slice(key_id);
-        }
-        if !kinds.redacted.is_empty() {
-            kinds.redacted.sort();
-            node.key("redacted");
-            node.value(&kinds.redacted)?;
-        }
-        if !kinds.masked.is_empty() {
-            kinds.masked.sort();
-            node.key("masked");
-            node.value(&kinds.masked)?;
-        }
-        node.buf.push(b'}');
-        match lw_end {
-            Some(end) => {
-                out.buf.insert(end, b',');
-                out.buf.splice(end + 1..end + 1, node.buf);
-            }
-            None => {
-                out.key("logwarden");
-                out.buf.push(b'{');
-                out.buf.extend_from_slice(&node.buf);
-                out.buf.push(b'}');
-            }
+            let dev = o.open(name!(py, "device"));
+            self.text(py, o, name!(py, "name"), UA_DEVICE_NAME, &device, f)?;
+            o.close(dev)?;
         }
         Ok(())
     }
@@ -1246,7 +1476,7 @@ impl ApiAccess {
     fn new(
         ops: Vec<(u8, bool, bool, i64)>,
         key: Option<Vec<u8>>,
-        key_id: Option<String>,
+        key_id: Option<Bound<'_, PyString>>,
         string_leaf: Option<Py<PyAny>>,
         ua_parse: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
@@ -1282,22 +1512,19 @@ impl ApiAccess {
         if ops.iter().any(|op| op.action == PSEUDO) && mac.is_none() {
             return Err(PyValueError::new_err("pseudonymized leaves need a key"));
         }
-        let prefix = match &key_id {
-            Some(id) => format!("ps_{id}_"),
-            None => String::new(),
-        };
-        let key_id_json = match &key_id {
-            Some(id) => Some(
-                serde_json::to_vec(id)
-                    .map_err(|e| PyValueError::new_err(e.to_string()))?
-                    .into_boxed_slice(),
-            ),
-            None => None,
+        let (prefix, key_id_json) = match &key_id {
+            Some(id) => {
+                let id = id.to_str()?;
+                let json = serde_json::to_vec(id).map_err(json_error)?;
+                (format!("ps_{id}_"), Some(json.into_boxed_slice()))
+            }
+            None => (String::new(), None),
         };
         Ok(ApiAccess {
             ops,
             mac,
             prefix,
+            key_id: key_id.map(Bound::unbind),
             key_id_json,
             string_leaf,
             ua_parse,
@@ -1319,11 +1546,22 @@ impl ApiAccess {
         let Some(event) = decode(raw) else {
             return Ok(None);
         };
-        let (json, stamp) = self.build(py, &event)?;
+        let mut out = Json::new();
+        let stamp = self.build(py, &event, &mut out)?;
         Ok(Some((
-            PyBytes::new(py, &json),
+            PyBytes::new(py, &out.finish()),
             stamp.map(|s| PyString::new(py, &s)),
         )))
+    }
+
+    /// The same final document as a dict (for consumers that read it: rules, ML), or None.
+    fn document<'py>(&self, py: Python<'py>, raw: &[u8]) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(event) = decode(raw) else {
+            return Ok(None);
+        };
+        let mut out = Dicts::new(py);
+        self.build(py, &event, &mut out)?;
+        Ok(Some(out.finish()))
     }
 
     /// The pseudonym of `value` (for the self-check against `Pseudonymizer.pseudonym`).

@@ -89,13 +89,16 @@ def cached_pair(config: str) -> tuple[native.FastPath, Normalizer]:
 
 
 def check(fast: native.FastPath, reference: Normalizer, raw: bytes) -> bool:
-    """True when the fast path handled ``raw``; fails when its document differs from the Python chain's."""
-    got = fast(raw)
+    """True when the fast path handled ``raw``; fails when its document (JSON text or dict) differs from the
+    Python chain's."""
+    got, doc = fast(raw), fast.document(raw)
     if got is None:
+        assert doc is None, raw  # both forms handle the same records
         return False
     expected = reference.normalize(Record("api_access", raw))
     assert isinstance(expected, NormalizedEvent), f"native handled a record Python rejects: {expected}"
     assert native.same_document(got, expected.doc), raw
+    assert orjson.dumps(doc) == orjson.dumps(expected.doc), raw
     return True
 
 
@@ -349,6 +352,19 @@ def test_not_native(transforms: Callable[[], Sequence[Transform]]) -> None:
 
 
 @needs_native
+@needs_native
+def test_documents_as_dicts_or_as_json_text_only() -> None:
+    raw = (GOLDEN / "login_failure.raw").read_bytes()
+    as_dict = Normalizer(CONFIGS["enrichment_default"]()).normalize(Record("api_access", raw))
+    as_text = Normalizer(CONFIGS["enrichment_default"](), dicts=False).normalize(Record("api_access", raw))
+    assert isinstance(as_dict, NormalizedEvent) and isinstance(as_text, NormalizedEvent)
+    assert as_dict.forms == ("doc",)  # built as a dict, serialized when written
+    assert as_text.forms == ("json",)  # JSON text only, never decoded unless read
+    assert as_text.timestamp == as_dict.timestamp
+    assert as_text.json == orjson.dumps(as_dict.doc)
+    assert as_text == as_dict
+
+
 def test_switched_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(native.ENV_SWITCH, "0")
     assert not Normalizer(CONFIGS["default"]()).uses_native

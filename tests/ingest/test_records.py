@@ -15,13 +15,16 @@ def test_json_text_is_decoded_once_on_first_use() -> None:
     text = orjson.dumps(DOC)
     event = NormalizedEvent("id-1", None, RECORD, json=text, timestamp="2026-11-02T08:00:00.000Z")
     assert event.json is text
+    assert event.forms == ("json",)
     first = event.doc
     assert first == DOC
     assert event.doc is first
+    assert event.forms == ("doc", "json")
 
 
 def test_a_dict_is_serialized_once_on_first_use() -> None:
     event = NormalizedEvent("id-1", DOC, RECORD)
+    assert event.forms == ("doc",)
     text = event.json
     assert orjson.loads(text) == DOC
     assert event.json is text
@@ -59,4 +62,13 @@ def test_with_record_keeps_the_document_in_every_form_made() -> None:
     moved = event.with_record(Record("api_access", b"{}", "api-access", 1, 7))
     assert moved.record.partition == 1 and moved.doc_id == "id-1"
     assert moved.json is event.json and moved.timestamp == "t"
+    assert moved.forms == ("json",)
     assert moved.doc == DOC
+
+
+def test_other_missing_attributes_are_still_errors() -> None:
+    event = NormalizedEvent("id-1", DOC, RECORD)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        event.nothing  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(AttributeError):
+        event.extra = 1  # type: ignore[attr-defined]  # slotted: no new attributes
