@@ -177,8 +177,8 @@ class SlidingCorrelator(Correlator):
         without a running aggregate): the first satisfied one fires."""
         items = g.items
         span = self._span
-        end = _after(items, items[at][0] + span)  # windows end at items[at:end]
         if not self._running:
+            end = _after(items, items[at][0] + span)  # windows end at items[at:end]
             for j in range(at, end):
                 lo = _at_or_after(items, items[j][0] - span)
                 if satisfied(self.rule, items[lo : j + 1]):
@@ -191,6 +191,7 @@ class SlidingCorrelator(Correlator):
             g.everything = running(self.rule, items)
         if g.everything.bounds_subsets() and not g.everything.met(items, 0, len(items)):
             return []
+        end = _after(items, items[at][0] + span)
         lo = _at_or_after(items, items[at][0] - span)
         window = running(self.rule, items[lo : at + 1])
         for j in range(at, end):
