@@ -53,6 +53,7 @@ class FieldIndex:
         sets_per_rule = max((1 + len(r.also) for r in self.rules if enabled and r.keys), default=1)
         self._low = (1 << n) - 1
         self._shifts = [j * n for j in range(1, sets_per_rule)]
+        need: dict[str, int] = {}  # field -> the rules with atoms on it in further sets only (0: in a first set)
         for position, rule in enumerate(self.rules):
             sets = (rule.keys, *rule.also) if enabled and rule.keys else ()
             for j in range(sets_per_rule):
@@ -63,8 +64,12 @@ class FieldIndex:
                 for kind, name, value in sets[j]:
                     table = atoms.setdefault(name, {}).setdefault(kind, {})
                     table[value] = table.get(value, 0) | bit
+                    if j == 0:
+                        need[name] = 0
+                    elif need.get(name) != 0:
+                        need[name] = need.get(name, 0) | 1 << position
         self._fields = [_FieldAtoms(name, kinds) for name, kinds in atoms.items()]
-        reads = [(f.name, f.memo, f.mask) for f in self._fields]
+        reads = [(f.name, f.memo, f.mask, need[f.name]) for f in self._fields]
         # the bits of the rules that may match a view, reading the indexed fields into it (one generated function)
         self.mask: Callable[[FieldView], int] = compile_mask(
             reads, always=self._always, low=self._low, shifts=self._shifts

@@ -12,7 +12,7 @@ flat dotted key, an absent field) takes the field's general getter, so the value
 
 >>> from detectors.sigma.fields import FieldView
 >>> memo = {"a": 1, "b": 2}
->>> mask = compile_mask([("event.action", memo, lambda values: 4)], always=0, low=-1, shifts=[])
+>>> mask = compile_mask([("event.action", memo, lambda values: 4, 0)], always=0, low=-1, shifts=[])
 >>> view = FieldView.of({"event": {"action": "b"}})
 >>> mask(view), view["event.action"]
 (2, ['b'])
@@ -22,13 +22,15 @@ flat dotted key, an absent field) takes the field's general getter, so the value
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from detectors.sigma.fields import FieldView, field_getter
 
-#: An indexed field: its name, the masks remembered per single value, and the mask of any list of values.
-FieldMask = tuple[str, dict[Any, int], Callable[[list[Any]], int]]
+#: An indexed field: its name, the masks remembered per single value, the mask of any list of values, and
+#: ``need``: 0 to read it for every event, else the rules (bits) that need it (see :func:`compile_mask`).
+FieldMask = tuple[str, dict[Any, int], Callable[[list[Any]], int], int]
 
 _MISSING: Any = object()
 
@@ -37,19 +39,29 @@ def compile_mask(
     fields: Sequence[FieldMask], *, always: int, low: int, shifts: Sequence[int]
 ) -> Callable[[FieldView], int]:
     """A function ``view -> mask``: ``always`` OR the masks of ``fields`` (each read into the view), then, when
-    ``shifts`` is not empty, the bits of ``low`` whose copies shifted by every one of ``shifts`` are on too."""
+    ``shifts`` is not empty, the bits of ``low`` whose copies shifted by every one of ``shifts`` are on too.
+
+    A field with a ``need`` comes after the others and is read only when one of those bits is on by then: its
+    atoms only complete rules that the other fields select (the further atom sets of an AND), so a rule it
+    could complete is not a candidate anyway without one of them."""
     namespace: dict[str, Any] = {"MISSING": _MISSING}
     lines = ["def mask(view):", "    raw = view.doc", f"    found = {always}"]
     prefixes: dict[tuple[str, ...], str] = {}  # an object on the way of a path -> the variable holding it
-    for i, (name, memo, mask_of) in enumerate(fields):
+    names = (f"n{i}" for i in itertools.count())
+    for i, (name, memo, mask_of, need) in sorted(enumerate(fields), key=lambda field: field[1][3] != 0):
         namespace[f"G{i}"], namespace[f"M{i}"], namespace[f"A{i}"] = field_getter(name), memo, mask_of
-        lines += [f"    {line}" for line in _read(name, f"G{i}", prefixes)]
+        indent = "    "
+        known = prefixes
+        if need:
+            lines.append(f"    if found & {need}:")
+            indent, known = "        ", dict(prefixes)  # objects first read here are not read for later fields
+        lines += [f"{indent}{line}" for line in _read(name, f"G{i}", known, names)]
         lines += [
-            f"    view[{name!r}] = values",
-            f"    if len(values) == 1 and ((k := type(v := values[0])) is str or k is int) and (h := M{i}.get(v)) is not None:",  # noqa: E501
-            "        found |= h",
-            "    else:",
-            f"        found |= A{i}(values)",
+            f"{indent}view[{name!r}] = values",
+            f"{indent}if len(values) == 1 and ((k := type(v := values[0])) is str or k is int) and (h := M{i}.get(v)) is not None:",  # noqa: E501
+            f"{indent}    found |= h",
+            f"{indent}else:",
+            f"{indent}    found |= A{i}(values)",
         ]
     if shifts:
         lines.append(f"    candidates = found & {low}")
@@ -57,14 +69,13 @@ def compile_mask(
         lines.append("    return candidates")
     else:
         lines.append("    return found")
-    exec(
-        compile("\n".join(lines), "<rule index mask>", "exec"), namespace
-    )  # source built above from field names (repr)
+    source = compile("\n".join(lines), "<rule index mask>", "exec")
+    exec(source, namespace)  # built above: field names only as repr() literals
     function: Callable[[FieldView], int] = namespace["mask"]
     return function
 
 
-def _read(name: str, getter: str, prefixes: dict[tuple[str, ...], str]) -> list[str]:
+def _read(name: str, getter: str, prefixes: dict[tuple[str, ...], str], names: Iterator[str]) -> list[str]:
     """Source lines setting ``values`` to the values of ``name`` (declaring the objects on its path once)."""
     parts = tuple(name.split("."))
     out = []
@@ -73,7 +84,7 @@ def _read(name: str, getter: str, prefixes: dict[tuple[str, ...], str]) -> list[
         path = parts[:depth]
         variable = prefixes.get(path)
         if variable is None:
-            variable = prefixes[path] = f"n{len(prefixes)}"
+            variable = prefixes[path] = next(names)
             parent_is_object = "" if node == "raw" else f" if type({node}) is dict else MISSING"
             out.append(f"{variable} = {node}.get({parts[depth - 1]!r}, MISSING){parent_is_object}")
         node = variable

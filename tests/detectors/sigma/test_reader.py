@@ -24,20 +24,20 @@ nodes = st.recursive(
 documents = st.dictionaries(st.sampled_from(["a", "x", "a.b", "a.c", "a.b.c", "x.y.z", "x.y"]), nodes, max_size=4)
 
 
-def loop_mask(fields: list[tuple[str, dict[Any, int], Any]], view: FieldView, always: int) -> int:
+def loop_mask(fields: list[tuple[str, dict[Any, int], Any, int]], view: FieldView, always: int) -> int:
     """The reference: each field's getter, then its remembered mask for one text or integer value."""
     found = always
-    for name, memo, mask_of in fields:
+    for name, memo, mask_of, _ in fields:
         values = view[name] = field_getter(name)(view.doc)
         single = len(values) == 1 and type(values[0]) in (str, int)
         found |= memo[values[0]] if single and values[0] in memo else mask_of(values)
     return found
 
 
-def masks(name: str) -> tuple[str, dict[Any, int], Any]:
+def masks(name: str) -> tuple[str, dict[Any, int], Any, int]:
     bit = 1 << NAMES.index(name)
     memo = {"v": bit, 1: bit << 8}  # remembered values; anything else has its own mask
-    return name, memo, lambda values: (bit << 16) if values else 0
+    return name, memo, lambda values: (bit << 16) if values else 0, 0
 
 
 @settings(max_examples=300, deadline=None)
@@ -52,11 +52,26 @@ def test_reads_and_masks_agree_with_the_getters(doc: dict[str, Any], chosen: lis
 
 def test_every_atom_set_of_a_rule_must_hold() -> None:
     """Two rules, two atom sets each (bits p and p + 2): a rule is a candidate only with both bits on."""
-    fields = [("f", {"both": 0b0101, "first": 0b0001, "second": 0b0100}, lambda values: 0)]
+    fields = [("f", {"both": 0b0101, "first": 0b0001, "second": 0b0100}, lambda values: 0, 0)]
     mask = compile_mask(fields, always=0b1000, low=0b11, shifts=[2])  # rule 1's second set is always on
     assert mask(FieldView.of({"f": "both"})) == 0b01
     assert mask(FieldView.of({"f": "first"})) == 0b00
     assert mask(FieldView.of({"f": "second"})) == 0b00
     assert mask(FieldView.of({})) == 0b00
-    with_second = compile_mask([*fields, ("g", {"on": 0b0010}, lambda values: 0)], always=0b1000, low=0b11, shifts=[2])
+    with_second = compile_mask(
+        [*fields, ("g", {"on": 0b0010}, lambda values: 0, 0)], always=0b1000, low=0b11, shifts=[2]
+    )
     assert with_second(FieldView.of({"f": "both", "g": "on"})) == 0b11
+
+
+def test_a_field_of_further_atom_sets_only_is_read_when_a_rule_needing_it_is_selected() -> None:
+    """Rule 0 is ``f: x and g: y`` (bits 0 and 2), rule 1 ``f: z`` (bit 1; its second set always on, bit 3)."""
+    fields = [("f", {"x": 0b0001, "z": 0b0010}, lambda values: 0, 0), ("g", {"y": 0b0100}, lambda values: 0, 0b01)]
+    mask = compile_mask(fields, always=0b1000, low=0b11, shifts=[2])
+    view = FieldView.of({"f": "x", "g": "y"})
+    assert mask(view) == 0b01
+    assert "g" in view
+    view = FieldView.of({"f": "z", "g": "y"})
+    assert mask(view) == 0b10
+    assert "g" not in view  # rule 0 is out already: g is not read
+    assert view["g"] == ["y"]  # (a predicate still reads it on demand)
