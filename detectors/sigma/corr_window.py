@@ -129,9 +129,20 @@ class SlidingCorrelator(Correlator):
             g.everything.add(value)
         horizon = watermark - self._span  # older items can join no future window
         if items[0][0] < horizon or len(items) > self._max_items:
-            at = self._cut(g, horizon, at, pending=in_order)
-            if at < 0:
-                return []  # the new event itself was the oldest of a full group
+            if (  # the common case of _cut, inline: one item, not the new one and before the newest window, leaves
+                at > 0
+                and g.lo > 0
+                and g.everything is None
+                and len(items) <= self._max_items + 1
+                and items[0][0] < horizon <= items[1][0]
+            ):
+                del items[0]
+                g.lo -= 1
+                at -= 1
+            else:
+                at = self._cut(g, horizon, at, pending=in_order)
+                if at < 0:
+                    return []  # the new event itself was the oldest of a full group
         if in_order and self._running:
             window = g.window
             if window is not None and not window.slide(g, t - self._span, value):  # the common case, inline
