@@ -148,6 +148,8 @@ class SlidingCorrelator(Correlator):
             if window is not None and not window.slide(g, t - self._span, value):  # the common case, inline
                 return []
             return self._check_newest(g, key, item) if window is None else self._fire(g, key, items[g.lo :])
+        if g.everything is not None and g.everything.rules_out(items):  # the bound of _check, inline
+            return []
         return self._check(g, key, at)
 
     def _cut(self, g: _Slide, horizon: float, at: int, *, pending: bool) -> int:
@@ -200,7 +202,7 @@ class SlidingCorrelator(Correlator):
         # its aggregate is kept up to date, never a full recount per window.
         if g.everything is None:
             g.everything = running(self.rule, items)
-        if g.everything.bounds_subsets() and not g.everything.met(items, 0, len(items)):
+        if g.everything.rules_out(items):
             return []
         end = _after(items, items[at][0] + span)
         lo = _at_or_after(items, items[at][0] - span)

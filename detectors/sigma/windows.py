@@ -71,6 +71,11 @@ class Window:
         of them only if it holds for all of them)."""
         return True
 
+    def rules_out(self, items: list[Item]) -> bool:
+        """Whether no window of ``items`` (the values of this aggregate) can meet the condition: the bound of a
+        late event. The same as ``bounds_subsets() and not met(items, 0, len(items))``, in one call."""
+        return not self.cmp(self.n, self.threshold)
+
 
 class Distinct(Window):
     __slots__ = ("counts", "expression")
@@ -111,6 +116,11 @@ class Distinct(Window):
             return bool(self.expression(frozenset(counts)))
         return self.cmp(len(counts), self.threshold)
 
+    def rules_out(self, items: list[Item]) -> bool:
+        if self.expression is not None:
+            return not self.expression(frozenset(self.counts))
+        return not self.cmp(len(self.counts), self.threshold)
+
 
 class Sum(Window):
     __slots__ = ("negative", "rule", "total")
@@ -150,6 +160,9 @@ class Sum(Window):
 
     def bounds_subsets(self) -> bool:
         return self.negative == 0
+
+    def rules_out(self, items: list[Item]) -> bool:
+        return self.negative == 0 and not self.met(items, 0, len(items))
 
 
 #: The types with a running aggregate (the others recount each window).

@@ -1,4 +1,4 @@
-"""``Window.slide`` is the same as its steps one by one: remove the items that left, add the new one, test."""
+"""``Window.slide`` and ``Window.rules_out`` are the same as their steps one by one."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ def test_a_slide_is_its_steps(kind: str, data: st.DataObject) -> None:
             continue
         assert fast_window.slide(fast, t - 10.0, value) == stepwise(slow_window, slow, t - 10.0, value)
         assert fast.lo == slow.lo
+        window = fast.items[fast.lo :]  # the late-event bound over these values, in one call and in two
+        assert fast_window.rules_out(window) == (
+            slow_window.bounds_subsets() and not slow_window.met(window, 0, len(window))
+        )
         assert state(fast_window) == state(slow_window)
 
 
