@@ -103,10 +103,10 @@ class SlidingCorrelator(Correlator):
             g = self.groups.touch(key)
         else:
             self._states.move_to_end(key)
-        t = hit.t
+        t, span = hit.t, self._span
         item: Item = (t, hit.ts, hit.event_id, value, hit.risk)
         if g.open is not None:
-            if g.open_start - self._span <= t <= g.open_until:
+            if g.open_start - span <= t <= g.open_until:
                 return [absorb(g.open, item)]
             if t > g.open_until:
                 g.open = None
@@ -125,14 +125,15 @@ class SlidingCorrelator(Correlator):
                     g.window.add(value)
                 else:
                     g.lo += 1
-        if g.everything is not None:
-            g.everything.add(value)
-        horizon = watermark - self._span  # older items can join no future window
+        everything = g.everything
+        if everything is not None:
+            everything.add(value)
+        horizon = watermark - span  # older items can join no future window
         if items[0][0] < horizon or len(items) > self._max_items:
             if (  # the common case of _cut, inline: one item, not the new one and before the newest window, leaves
                 at > 0
                 and g.lo > 0
-                and g.everything is None
+                and everything is None
                 and len(items) <= self._max_items + 1
                 and items[0][0] < horizon <= items[1][0]
             ):
@@ -145,10 +146,11 @@ class SlidingCorrelator(Correlator):
                     return []  # the new event itself was the oldest of a full group
         if in_order and self._running:
             window = g.window
-            if window is not None and not window.slide(g, t - self._span, value):  # the common case, inline
+            if window is not None and not window.slide(g, t - span, value):  # the common case, inline
                 return []
             return self._check_newest(g, key, item) if window is None else self._fire(g, key, items[g.lo :])
-        if g.everything is not None and g.everything.rules_out(items):  # the bound of _check, inline
+        everything = g.everything
+        if everything is not None and everything.rules_out(items):  # the bound of _check, inline
             return []
         return self._check(g, key, at)
 
