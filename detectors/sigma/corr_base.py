@@ -46,6 +46,7 @@ class GroupStore(Generic[S]):
         self._factory = factory
         self._max = max_groups
         self._groups: OrderedDict[tuple[str, ...], S] = OrderedDict()
+        self.states = self._groups  # read-only, for hot paths: touch() of a known key is get + move_to_end
         self.evicted = 0
 
     def touch(self, key: tuple[str, ...]) -> S:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from typing import Any
 
 from detectors.detection import Detection
 from detectors.sigma.aggregates import SKIP, satisfied, value_reader
@@ -28,8 +27,9 @@ from detectors.sigma.corr_base import (
     group_map,
     make_detection,
 )
-from detectors.sigma.rules import COMPARATORS, CorrelationRule
+from detectors.sigma.rules import CorrelationRule
 from detectors.sigma.watermark import iso
+from detectors.sigma.windows import RUNNING, Window, running
 
 
 def _time(item: Item) -> float:
@@ -47,96 +47,6 @@ def _after(items: list[Item], t: float) -> int:
     return bisect.bisect_left(items, (math.nextafter(t, math.inf),))
 
 
-class _Window:
-    """The aggregate of a set of items as their values enter and leave it: ``event_count`` (the base class),
-    ``value_count`` and ``temporal`` (:class:`_Distinct`), ``value_sum`` (:class:`_Sum`); see :func:`_window`."""
-
-    __slots__ = ("cmp", "n", "threshold")
-
-    def __init__(self, rule: CorrelationRule) -> None:
-        self.cmp = COMPARATORS[rule.op]
-        self.threshold = rule.count
-        self.n = 0
-
-    def add(self, value: Any) -> None:
-        self.n += 1
-
-    def remove(self, value: Any) -> None:
-        self.n -= 1
-
-    def met(self, items: list[Item], lo: int, hi: int) -> bool:
-        """Whether the condition holds (the same values are ``items[lo:hi]``, for an exact recount when needed)."""
-        return self.cmp(self.n, self.threshold)
-
-    def bounds_subsets(self) -> bool:
-        """Whether no subset of these values aggregates to more (a monotone condition then holds for a window
-        of them only if it holds for all of them)."""
-        return True
-
-
-class _Distinct(_Window):
-    __slots__ = ("counts", "expression")
-
-    def __init__(self, rule: CorrelationRule) -> None:
-        super().__init__(rule)
-        self.counts: dict[Any, int] = {}
-        self.expression = rule.expression  # an extended temporal condition over the rules seen
-
-    def add(self, value: Any) -> None:
-        self.counts[value] = self.counts.get(value, 0) + 1
-
-    def remove(self, value: Any) -> None:
-        left = self.counts[value] - 1
-        if left:
-            self.counts[value] = left
-        else:
-            del self.counts[value]
-
-    def met(self, items: list[Item], lo: int, hi: int) -> bool:
-        if self.expression is not None:
-            return bool(self.expression(frozenset(self.counts)))
-        return self.cmp(len(self.counts), self.threshold)
-
-
-class _Sum(_Window):
-    __slots__ = ("negative", "rule", "total")
-
-    def __init__(self, rule: CorrelationRule) -> None:
-        super().__init__(rule)
-        self.rule = rule
-        self.total = 0.0
-        self.negative = 0  # negative values in the sum (a sum over fewer of them may then be larger)
-
-    def add(self, value: Any) -> None:
-        self.total += value
-        self.negative += value < 0
-
-    def remove(self, value: Any) -> None:
-        self.total -= value
-        self.negative -= value < 0
-
-    def met(self, items: list[Item], lo: int, hi: int) -> bool:
-        if not math.isfinite(self.total):  # inf - inf on the way: add them up again
-            return satisfied(self.rule, items[lo:hi])
-        return self.cmp(self.total, self.threshold)
-
-    def bounds_subsets(self) -> bool:
-        return self.negative == 0
-
-
-#: The types with a running aggregate (the others recount each window).
-_WINDOWS: dict[str, type[_Window]] = {"event_count": _Window, "value_count": _Distinct, "temporal": _Distinct,
-                                      "value_sum": _Sum}  # fmt: skip
-
-
-def _window(rule: CorrelationRule, items: list[Item]) -> _Window:
-    """The running aggregate of ``items`` for a type of :data:`_WINDOWS`."""
-    window = _WINDOWS[rule.type](rule)
-    for item in items:
-        window.add(item[3])
-    return window
-
-
 class _Slide:
     __slots__ = ("claimed", "everything", "items", "lo", "open", "open_start", "open_until", "window")
 
@@ -149,11 +59,11 @@ class _Slide:
         # the running aggregate of the window ending at the newest item: always exactly the aggregate of the
         # suffix items[lo:] (but the newest item between its append and _check_newest), kept across late inserts
         # and cuts; _check_newest moves lo to the window's start before deciding (None: to rebuild)
-        self.window: _Window | None = None
+        self.window: Window | None = None
         self.lo = 0
         # the aggregate of all the items, kept once a late event needed it (None until then): no window is
         # larger, so when it does not meet a monotone condition no window does
-        self.everything: _Window | None = None
+        self.everything: Window | None = None
 
 
 def _drop_front(g: _Slide, cut: int, covered: int) -> None:
@@ -174,23 +84,29 @@ class SlidingCorrelator(Correlator):
     def __init__(self, rule: CorrelationRule, limits: Limits) -> None:
         super().__init__(rule, limits)
         self.groups: GroupStore[_Slide] = GroupStore(_Slide, limits.max_groups)
+        self._states = self.groups.states
         self.value_of = value_reader(rule)
-        self._running = rule.type in _WINDOWS
+        self._running = rule.type in RUNNING
         self._span = rule.timespan_s
         self._max_items = limits.max_items
 
     def add(self, hit: Hit, watermark: float) -> list[Detection]:
-        key = self.key_of(hit)
+        keyer = self._keyers.get(hit.rule_id)
+        key = self.key_of(hit) if keyer is None else keyer(hit.doc)
         if key is None:
             return []
         value = self.value_of(hit)
         if value is SKIP:
             return []
-        g = self.groups.touch(key)
-        t = hit.t
+        g = self._states.get(key)  # GroupStore.touch, inline for a known group
+        if g is None:
+            g = self.groups.touch(key)
+        else:
+            self._states.move_to_end(key)
+        t, span = hit.t, self._span
         item: Item = (t, hit.ts, hit.event_id, value, hit.risk)
         if g.open is not None:
-            if g.open_start - self._span <= t <= g.open_until:
+            if g.open_start - span <= t <= g.open_until:
                 return [absorb(g.open, item)]
             if t > g.open_until:
                 g.open = None
@@ -209,15 +125,33 @@ class SlidingCorrelator(Correlator):
                     g.window.add(value)
                 else:
                     g.lo += 1
-        if g.everything is not None:
-            g.everything.add(value)
-        horizon = watermark - self._span  # older items can join no future window
+        everything = g.everything
+        if everything is not None:
+            everything.add(value)
+        horizon = watermark - span  # older items can join no future window
         if items[0][0] < horizon or len(items) > self._max_items:
-            at = self._cut(g, horizon, at, pending=in_order)
-            if at < 0:
-                return []  # the new event itself was the oldest of a full group
+            if (  # the common case of _cut, inline: one item, not the new one and before the newest window, leaves
+                at > 0
+                and g.lo > 0
+                and everything is None
+                and len(items) <= self._max_items + 1
+                and items[0][0] < horizon <= items[1][0]
+            ):
+                del items[0]
+                g.lo -= 1
+                at -= 1
+            else:
+                at = self._cut(g, horizon, at, pending=in_order)
+                if at < 0:
+                    return []  # the new event itself was the oldest of a full group
         if in_order and self._running:
-            return self._check_newest(g, key, item)
+            window = g.window
+            if window is not None and not window.slide(g, t - span, value):  # the common case, inline
+                return []
+            return self._check_newest(g, key, item) if window is None else self._fire(g, key, items[g.lo :])
+        everything = g.everything
+        if everything is not None and everything.rules_out(items):  # the bound of _check, inline
+            return []
         return self._check(g, key, at)
 
     def _cut(self, g: _Slide, horizon: float, at: int, *, pending: bool) -> int:
@@ -249,23 +183,17 @@ class SlidingCorrelator(Correlator):
         window = g.window
         if window is None:
             g.lo = _at_or_after(items, start)
-            window = g.window = _window(self.rule, items[g.lo :])
-        else:
-            lo = g.lo
-            while items[lo][0] < start:
-                window.remove(items[lo][3])
-                lo += 1
-            g.lo = lo
-            window.add(item[3])
-        return self._fire(g, key, items[g.lo :]) if window.met(items, g.lo, len(items)) else []
+            window = g.window = running(self.rule, items[g.lo :])
+            return self._fire(g, key, items[g.lo :]) if window.met(items, g.lo, len(items)) else []
+        return self._fire(g, key, items[g.lo :]) if window.slide(g, start, item[3]) else []
 
     def _check(self, g: _Slide, key: tuple[str, ...], at: int) -> list[Detection]:
         """Check every window ending at an event within a timespan after the new one (a late event, or a type
         without a running aggregate): the first satisfied one fires."""
         items = g.items
         span = self._span
-        end = _after(items, items[at][0] + span)  # windows end at items[at:end]
         if not self._running:
+            end = _after(items, items[at][0] + span)  # windows end at items[at:end]
             for j in range(at, end):
                 lo = _at_or_after(items, items[j][0] - span)
                 if satisfied(self.rule, items[lo : j + 1]):
@@ -275,11 +203,12 @@ class SlidingCorrelator(Correlator):
         # (all the items together), then one pass where the window [t_j - span, t_j] slides right with j and
         # its aggregate is kept up to date, never a full recount per window.
         if g.everything is None:
-            g.everything = _window(self.rule, items)
-        if g.everything.bounds_subsets() and not g.everything.met(items, 0, len(items)):
+            g.everything = running(self.rule, items)
+        if g.everything.rules_out(items):
             return []
+        end = _after(items, items[at][0] + span)
         lo = _at_or_after(items, items[at][0] - span)
-        window = _window(self.rule, items[lo : at + 1])
+        window = running(self.rule, items[lo : at + 1])
         for j in range(at, end):
             if j > at:
                 window.add(items[j][3])

@@ -117,15 +117,23 @@ class RuleEngine:
         correlate = bool(self.correlators)
         wm, stats, index = self.watermark, self.stats, self.index
         rule_matches, dependents, exceptions = stats.rule_matches, self._dependents, self._exceptions
+        observe, since_sweep = wm.observe, self._since_sweep
         for event in events:
             raw = event.doc
-            doc = FieldView.of(raw)
+            doc = FieldView()  # FieldView.of, inline
+            doc.doc = raw
             t: float | None = None
             if correlate:
-                t = self._time(raw)
-                if t is not None and not wm.observe(t, (event.record.topic, event.record.partition)):
-                    stats.late_events += 1
-                    t = None
+                try:
+                    stamp = str(raw["@timestamp"])
+                    t = event_time(stamp)
+                except (KeyError, ValueError, TypeError):
+                    stats.bad_timestamps += 1
+                else:
+                    record = event.record
+                    if not observe(t, (record.topic, record.partition)):
+                        stats.late_events += 1
+                        t = None
             for rule, predicate in index.for_doc(raw).plan(doc):
                 try:
                     if not predicate(doc):
@@ -142,12 +150,14 @@ class RuleEngine:
                     det = self._single(rule, event, doc)
                     changed[det.id] = det
                 if t is not None and rule_id in dependents:
-                    self._correlate(rule_id, Hit(rule_id, t, str(raw["@timestamp"]), event.doc_id, doc), changed)
+                    self._correlate(rule_id, Hit(rule_id, t, stamp, event.doc_id, doc), changed)
             if wm.value >= self._next_deadline:
                 self._advance(changed)
-            self._since_sweep += 1
-            if self._since_sweep >= SWEEP_EVERY:
+            since_sweep += 1
+            if since_sweep >= SWEEP_EVERY:
                 self.expire()
+                since_sweep = 0
+            self._since_sweep = since_sweep
         stats.events += len(events)
         return self.suppressor.apply(changed.values())
 
@@ -182,13 +192,6 @@ class RuleEngine:
             "truncated_events": sum(c.truncated for c in self.correlators),
             "groups": self.group_count,
         }
-
-    def _time(self, doc: dict[str, Any]) -> float | None:
-        try:
-            return event_time(str(doc["@timestamp"]))
-        except (KeyError, ValueError, TypeError):
-            self.stats.bad_timestamps += 1
-            return None
 
     def _rule_failed(self, meta: RuleMeta) -> None:
         self.stats.rule_errors += 1

@@ -12,11 +12,12 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from detectors.sigma.compile import Predicate
-from detectors.sigma.fields import FieldView, as_view, field_getter
+from detectors.sigma.fields import FieldView, as_view
+from detectors.sigma.reader import compile_mask
 from detectors.sigma.rules import DetectionRule
 from detectors.sigma.taxonomy import LogSource, event_logsources, logsource_matches
 from detectors.sigma.values import ip_of, number, text
@@ -52,6 +53,7 @@ class FieldIndex:
         sets_per_rule = max((1 + len(r.also) for r in self.rules if enabled and r.keys), default=1)
         self._low = (1 << n) - 1
         self._shifts = [j * n for j in range(1, sets_per_rule)]
+        need: dict[str, int] = {}  # field -> the rules with atoms on it in further sets only (0: in a first set)
         for position, rule in enumerate(self.rules):
             sets = (rule.keys, *rule.also) if enabled and rule.keys else ()
             for j in range(sets_per_rule):
@@ -62,38 +64,23 @@ class FieldIndex:
                 for kind, name, value in sets[j]:
                     table = atoms.setdefault(name, {}).setdefault(kind, {})
                     table[value] = table.get(value, 0) | bit
+                    if j == 0:
+                        need[name] = 0
+                    elif need.get(name) != 0:
+                        need[name] = need.get(name, 0) | 1 << position
         self._fields = [_FieldAtoms(name, kinds) for name, kinds in atoms.items()]
-        self._reads = [(f.name, field_getter(f.name), f.memo, f) for f in self._fields]
+        reads = [(f.name, f.memo, f.mask, need[f.name]) for f in self._fields]
+        # the bits of the rules that may match a view, reading the indexed fields into it (one generated function)
+        self.mask: Callable[[FieldView], int] = compile_mask(
+            reads, always=self._always, low=self._low, shifts=self._shifts
+        )
         self._exact = [enabled and bool(rule.keys) and rule.exact is rule.predicate for rule in self.rules]
         self._plans: dict[int, Plan] = {}
-
-    def mask(self, doc: FieldView) -> int:
-        """The bits of the rules that may match ``doc`` (reads the indexed fields into the view)."""
-        found = self._always
-        raw = doc.doc
-        for name, get, memo, atoms in self._reads:
-            values = doc.get(name)  # a plain read: cheaper than the view's __missing__ for fields every event needs
-            if values is None:
-                values = doc[name] = get(raw)
-            if (
-                len(values) == 1
-                and ((kind := type(value := values[0])) is str or kind is int)
-                and (hits := memo.get(value)) is not None
-            ):
-                found |= hits  # the common case: one text value (or integer) seen before
-            else:
-                found |= atoms.mask(values)
-        if self._shifts:  # a candidate has every one of its atom sets satisfied
-            candidates = found & self._low
-            for shift in self._shifts:
-                candidates &= found >> shift
-            return candidates
-        return found
 
     def plan(self, doc: FieldView) -> Plan:
         """The rules that may match ``doc`` in rule order, each with the predicate still to run (shared: do not
         modify)."""
-        found = self.mask(doc)
+        found = self.mask(doc)  # reads the indexed fields into the view (see detectors.sigma.reader)
         plan = self._plans.get(found)
         if plan is None:
             if len(self._plans) >= self.MASKS:

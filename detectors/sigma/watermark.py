@@ -84,8 +84,7 @@ class Watermark:
         self.lateness_s = lateness_s
         self.idle_s = idle_s
         self._clock = clock
-        self._newest: dict[object, float] = {}
-        self._seen: dict[object, float] = {}
+        self._lanes: dict[object, list[float]] = {}  # lane -> [newest event time, processing time last seen]
         self.newest = float("-inf")
         self.value = float("-inf")
         self._closed = False
@@ -94,42 +93,60 @@ class Watermark:
 
     def observe(self, t: float, lane: object = "") -> bool:
         """Take an event time of ``lane`` into account; False when the event is late for its lane."""
-        newest = self._newest.get(lane)
-        if newest is not None and t < newest - self.lateness_s:
+        state = self._lanes.get(lane)
+        if state is None:  # a new lane
+            now = self._clock()
+            self._lanes[lane] = [t, now]
+            self._advanced(t, now, new_lane=True, held_minimum=False)
+            return True
+        newest = state[0]
+        if t < newest - self.lateness_s:
             return False
         now = self._clock()
-        seen = self._seen.get(lane)
-        self._seen[lane] = now
-        if seen is not None and now - seen > self.idle_s:
+        if now - state[1] > self.idle_s:
             self._stale = True  # an idle lane is back: it counts again from the next recomputation on
-        if newest is None or t > newest:
-            self._newest[lane] = t
-            if t > self.newest:
+        state[1] = now
+        if t > newest:
+            state[0] = t
+            if len(self._lanes) == 1:  # the common case inline: one lane, so the newest time of all and the minimum
                 self.newest = t
-            if len(self._newest) == 1:  # one lane (just seen, so active): its newest time is the minimum
                 if not self._closed:
                     self.value = t - self.lateness_s
-            elif (  # otherwise the minimum over the active lanes cannot have changed
-                newest is None  # a new lane
-                or self._stale
-                or newest - self.lateness_s <= self.value  # the lane that held the minimum moved
-                or now >= self._idle_check  # another lane may have gone idle
-            ):
-                self._recompute(now)
+            else:
+                self._advanced(t, now, new_lane=False, held_minimum=newest - self.lateness_s <= self.value)
         return True
+
+    def _advanced(self, t: float, now: float, *, new_lane: bool, held_minimum: bool) -> None:
+        """A lane's newest time moved to ``t``: the watermark follows."""
+        if t > self.newest:
+            self.newest = t
+        if len(self._lanes) == 1:  # one lane (just seen, so active): its newest time is the minimum
+            if not self._closed:
+                self.value = t - self.lateness_s
+        elif (  # otherwise the minimum over the active lanes cannot have changed
+            new_lane or self._stale or held_minimum or now >= self._idle_check  # (or another lane may have gone idle)
+        ):
+            self._recompute(now)
 
     def _recompute(self, now: float) -> None:
         if self._closed:
             return
         self._stale = False
-        # the earliest moment an active lane can go idle (lanes are only seen again later, never earlier)
-        self._idle_check = min(
-            (seen + self.idle_s for seen in self._seen.values() if now - seen <= self.idle_s), default=math.inf
-        )
-        active = [n for lane, n in self._newest.items() if now - self._seen[lane] <= self.idle_s]
+        idle_s = self.idle_s
+        # the earliest moment an active lane can go idle (lanes are only seen again later, never earlier), and the
+        # minimum over the active lanes (the first of equal ones, as min() gives)
+        idle_check = math.inf
+        low: float | None = None
+        for newest, seen in self._lanes.values():
+            if now - seen <= idle_s:
+                if seen + idle_s < idle_check:
+                    idle_check = seen + idle_s
+                if low is None or newest < low:
+                    low = newest
+        self._idle_check = idle_check
         # May step back when a new lane appears behind the others (a partition whose backlog is read
         # later): its events must not count as late. Windows already closed stay closed.
-        self.value = (min(active) if active else self.newest) - self.lateness_s
+        self.value = (self.newest if low is None else low) - self.lateness_s
 
     def close_all(self) -> None:
         """End of input: every window may close (used by ``flush``)."""

@@ -38,6 +38,7 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 mod ml_columns;
+mod rule_mask;
 
 // --- the leaf fields the chain can produce, in one fixed order shared with Python (`leaves()`) -----------
 
@@ -1618,6 +1619,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_canonical_ip, m)?)?;
     m.add_function(wrap_pyfunction!(document_id, m)?)?;
     m.add_function(wrap_pyfunction!(ml_columns::ml_columns, m)?)?;
+    m.add_class::<rule_mask::RuleMask>()?;
     m.add("ABI_VERSION", 1)?;
     Ok(())
 }
