@@ -9,8 +9,9 @@
 //! and time of day: the reference reads only the first 16 characters); any other value is handed back with
 //! its position for Python's `epoch_minute`. Text columns are returned as their factorization (codes in
 //! order of first appearance, `None` and skipped documents -> -1) when every value read is `None` or an
-//! exact `str` without NUL (what `pandas.factorize` codes the same way): else as the list of values, and
-//! Python factorizes that column.
+//! exact `str` without NUL (what `pandas.factorize` codes the same way), with each distinct value's bit in
+//! the distinct-value sketches (`sketch.bits_of`: a bit from zlib's CRC-32 of its UTF-8): else as the list
+//! of values, and Python factorizes that column.
 
 use std::collections::HashMap;
 
@@ -126,13 +127,47 @@ pub(crate) fn canonical_minute(text: &str) -> Option<i64> {
     valid.then(|| days_from_civil(year, month, day) * 1440 + hour * 60 + minute)
 }
 
+/// The CRC-32 (IEEE, reflected: zlib's `crc32`) lookup table.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0_u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// zlib's `crc32` of some bytes.
+fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0_u32, |c, &b| {
+        CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
+    })
+}
+
+/// A value's bit in the 32-bit distinct-value sketches (`sketch.bits_of`): `1 << (crc32(utf-8) & 31)`.
+fn sketch_bit(text: &str) -> u32 {
+    1 << (crc32(text.as_bytes()) & 31)
+}
+
 /// Codes in order of first appearance (`None` -> -1) and the position of each distinct value's first
 /// appearance, when every value is `None` or an exact `str` without NUL; else `None`.
-fn factorize(values: &[Option<Bound<'_, PyAny>>]) -> Option<(Vec<i64>, Vec<usize>)> {
+fn factorize(values: &[Option<Bound<'_, PyAny>>]) -> Option<(Vec<i64>, Vec<usize>, Vec<u32>)> {
     let mut index: HashMap<&str, i64, ahash::RandomState> =
         HashMap::with_capacity_and_hasher(64, ahash::RandomState::new());
     let mut codes = Vec::with_capacity(values.len());
     let mut firsts = Vec::new();
+    let mut bits = Vec::new();
     for (i, v) in values.iter().enumerate() {
         let Some(v) = v.as_ref().filter(|v| !v.is_none()) else {
             codes.push(-1);
@@ -146,10 +181,11 @@ fn factorize(values: &[Option<Bound<'_, PyAny>>]) -> Option<(Vec<i64>, Vec<usize
                 return None; // pandas compares all-string columns as C strings
             }
             firsts.push(i);
+            bits.push(sketch_bit(text));
         }
         codes.push(code);
     }
-    Some((codes, firsts))
+    Some((codes, firsts, bits))
 }
 
 /// The keys read, interned once per batch.
@@ -332,11 +368,12 @@ fn read<'py>(docs: &Bound<'py, PyList>) -> Result<Bound<'py, PyTuple>, Stop> {
     let codes = PyList::empty(py);
     for column in &text {
         match factorize(column) {
-            Some((c, firsts)) => {
+            Some((c, firsts, bits)) => {
                 let uniques = PyList::new(py, firsts.iter().map(|&i| &column[i]))?;
                 codes.append((
                     bytes_of(py, c.len(), c.iter().map(|v| v.to_ne_bytes()))?,
                     uniques,
+                    bytes_of(py, bits.len(), bits.iter().map(|v| v.to_ne_bytes()))?,
                 ))?;
                 columns.append(py.None())?; // Python builds it from the codes
             }
@@ -364,7 +401,8 @@ fn read<'py>(docs: &Bound<'py, PyList>) -> Result<Bound<'py, PyTuple>, Stop> {
 /// input tokens, output tokens and latency as float64); `odd timestamps`: `(index, value)` of the
 /// timestamps left to Python (their minute is 0 here); `text columns`: nine items, each `None` where the
 /// column is factorized (its values are the distinct values at their codes) or else the list of values;
-/// each factorization: `(int64 codes as a bytearray, distinct values)` or `None`; `skipped documents`:
+/// each factorization: `(int64 codes as a bytearray, distinct values, their uint32 sketch bits as a
+/// bytearray)` or `None`; `skipped documents`:
 /// the indices of the documents not read here (a level or number this path does not reproduce exactly:
 /// their numbers are 0 and their text values `None` here; Python reads them).
 #[pyfunction]
@@ -395,6 +433,13 @@ mod tests {
             canonical_minute("0001-01-01T00:00:00.000Z"),
             Some(-719_162 * 1440)
         );
+    }
+
+    #[test]
+    fn crc32_is_zlibs() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(sketch_bit("/v1/models"), 1 << (crc32(b"/v1/models") & 31));
     }
 
     #[test]

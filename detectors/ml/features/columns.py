@@ -23,6 +23,7 @@ from detectors.ml.features.sketch import Factorized, factorize, subset_factorize
 ObjArray = npt.NDArray[np.object_]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+U32 = npt.NDArray[np.uint32]
 
 #: Entity type -> the ECS field that identifies it.
 ENTITY_FIELDS: Final[dict[str, str]] = {
@@ -87,6 +88,9 @@ class EventColumns:
     event_ids: list[str]
     #: Known factorizations of text columns (by field or entity type name), as :func:`factorize` would give them.
     factorized: dict[str, Factorized] = field(default_factory=dict)
+    #: Known sketch bits of text columns' values (per event), as :func:`~detectors.ml.features.sketch.bits_of`
+    #: would give them.
+    bits: dict[str, U32] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.minute.shape[0])
@@ -105,6 +109,7 @@ class EventColumns:
             entities={k: v[start:stop] for k, v in self.entities.items()},
             event_ids=self.event_ids[start:stop],
             factorized={k: subset_factorized(f, slice(start, stop)) for k, f in self.factorized.items()},
+            bits={k: v[start:stop] for k, v in self.bits.items()},
         )
 
     def take(self, index: npt.NDArray[np.intp]) -> EventColumns:
@@ -114,6 +119,7 @@ class EventColumns:
             entities={k: v[index] for k, v in self.entities.items()},
             event_ids=[self.event_ids[i] for i in index.tolist()],
             factorized={k: subset_factorized(f, index) for k, f in self.factorized.items()},
+            bits={k: v[index] for k, v in self.bits.items()},
         )
 
 
@@ -208,19 +214,19 @@ def _native(docs: list[Any], ids: list[str]) -> EventColumns | None:
     native = native_columns.read(docs, epoch_minute)
     if native is None:
         return None
-    numbers, text, factorized, skipped = native
-    if len(skipped) and not _patch(docs, skipped, numbers, text, factorized):
+    numbers, text, factorized, bits, skipped = native
+    if len(skipped) and not _patch(docs, skipped, numbers, text, factorized, bits):
         return None
     route, path, country, asn, agent, key, user, ip, org = text
     return EventColumns(*numbers, route, path, country, asn, agent,
-                        {"api_key": key, "user": user, "source_ip": ip, "org": org}, ids, factorized)  # fmt: skip
+                        {"api_key": key, "user": user, "source_ip": ip, "org": org}, ids, factorized, bits)  # fmt: skip
 
 
 def _patch(docs: list[Any], skipped: npt.NDArray[np.intp], numbers: native_columns.Numbers, text: list[ObjArray],
-           factorized: dict[str, Factorized]) -> bool:  # fmt: skip
+           factorized: dict[str, Factorized], bits: dict[str, U32]) -> bool:  # fmt: skip
     """Read the documents the extension skipped with the Python path and put their values in the columns (a
-    factorization stays valid where they have no value: the extension coded them as missing). False when that
-    fails or gives a column of another shape (the Python path over the whole batch decides)."""
+    factorization and the sketch bits stay valid where they have no value: the extension coded them as missing).
+    False when that fails or gives a column of another shape (the Python path over the whole batch decides)."""
     try:
         part = _python_path([docs[i] for i in skipped.tolist()], _default_ids(len(skipped)))
     except Exception:  # the Python path over the whole batch raises (or not) by itself
@@ -234,6 +240,7 @@ def _patch(docs: list[Any], skipped: npt.NDArray[np.intp], numbers: native_colum
     for name, obj_column, obj_values in zip(native_columns.TEXT_COLUMNS, text, part_text, strict=True):
         if any(v is not None for v in obj_values.tolist()):
             obj_column[skipped] = obj_values
+            bits.pop(name, None)  # their bits: by bits_of
             coded = factorized.pop(name, None)
             extended = _extended(coded, skipped, obj_values.tolist()) if coded is not None else None
             if extended is not None:

@@ -30,8 +30,10 @@ _ml_columns: Callable[[list[Any]], Any] | None = getattr(_native, "ml_columns", 
 
 Numbers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ObjArray = npt.NDArray[np.object_]
-#: numbers, text columns, factorizations of the coded ones, positions of the skipped documents
-Native = tuple[Numbers, list[ObjArray], dict[str, Factorized], npt.NDArray[np.intp]]
+U32 = npt.NDArray[np.uint32]
+#: numbers, text columns, factorizations of the coded ones and each event's sketch bit in those, positions of the
+#: skipped documents
+Native = tuple[Numbers, list[ObjArray], dict[str, Factorized], dict[str, U32], npt.NDArray[np.intp]]
 
 
 def available() -> bool:
@@ -52,8 +54,9 @@ def python_only() -> Iterator[None]:
 
 def read(docs: list[Any], epoch_minute: Callable[[Any], int]) -> Native | None:
     """The numeric columns (minute, status, bytes out, input and output tokens, latency), the nine text columns
-    (:data:`TEXT_COLUMNS` order), the factorizations of those the extension coded and the positions of the
-    documents it skipped (their numbers are 0 and their text values None: the caller reads them); or None (run
+    (:data:`TEXT_COLUMNS` order), the factorizations of those the extension coded with each event's bit in their
+    distinct-value sketches (:func:`~detectors.ml.features.sketch.bits_of`), and the positions of the documents it
+    skipped (their numbers are 0 and their text values None: the caller reads them); or None (run
     Python for the whole batch).
 
     ``epoch_minute`` parses the timestamps the extension left (any form other than the normalized one)."""
@@ -70,15 +73,20 @@ def read(docs: list[Any], epoch_minute: Callable[[Any], int]) -> Native | None:
     for i, stamp in odd:
         minute[i] = epoch_minute(stamp)
     factorized: dict[str, Factorized] = {}
+    bits: dict[str, U32] = {}
     columns: list[ObjArray] = []
     for name, values, coded in zip(TEXT_COLUMNS, text, codes, strict=True):
         if coded is None:
             columns.append(_obj(values))
             continue
-        factorized[name] = (np.frombuffer(coded[0], dtype=np.int64).astype(np.intp, copy=False), coded[1])
-        columns.append(_decoded(*factorized[name]))
+        codes = np.frombuffer(coded[0], dtype=np.int64).astype(np.intp, copy=False)
+        factorized[name] = (codes, coded[1])
+        columns.append(_decoded(codes, coded[1]))
+        unique_bits = np.zeros(len(coded[1]) + 1, dtype=np.uint32)  # the last one for the missing values (code -1)
+        unique_bits[:-1] = np.frombuffer(coded[2], dtype=np.uint32)
+        bits[name] = unique_bits[codes]
     numbers = (minute, ints[1], floats[2], floats[3], floats[4], floats[5])
-    return numbers, columns, factorized, np.array(skipped, dtype=np.intp)
+    return numbers, columns, factorized, bits, np.array(skipped, dtype=np.intp)
 
 
 def _obj(values: list[Any]) -> ObjArray:

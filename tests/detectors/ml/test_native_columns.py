@@ -27,7 +27,7 @@ from detectors.ml.features.columns import (
     epoch_minute,
     epoch_minutes,
 )
-from detectors.ml.features.sketch import factorize, subset_factorized
+from detectors.ml.features.sketch import bits_of, factorize, subset_factorized
 
 from .conftest import docs
 
@@ -109,18 +109,22 @@ def _python(data: list[Any]) -> EventColumns:
 
 
 def _check_factorized(cols: EventColumns) -> None:
+    """The known factorizations are pandas', the known sketch bits those of ``bits_of``."""
     for name, (codes, uniques) in cols.factorized.items():
         want_codes, want_uniques = factorize(cols.entities[name] if name in cols.entities else getattr(cols, name))
         np.testing.assert_array_equal(codes, want_codes, err_msg=name)
         assert codes.dtype == want_codes.dtype
         assert _identical(uniques, want_uniques), name
+    for name, bits in cols.bits.items():
+        want = bits_of(cols.entities[name] if name in cols.entities else getattr(cols, name))
+        assert bits.dtype == want.dtype and bits.tolist() == want.tolist(), name
 
 
 @needs_native
 def test_extension_has_the_native_columns_step() -> None:
     assert native_columns.available()
     cols = columns_from_docs(docs(10)[:500])
-    assert set(cols.factorized) == set(native_columns.TEXT_COLUMNS)
+    assert set(cols.factorized) == set(cols.bits) == set(native_columns.TEXT_COLUMNS)
     _same(cols, columns_from_docs_reference(docs(10)[:500]))
     _check_factorized(cols)
 
@@ -136,7 +140,7 @@ def test_native_columns_equal_the_reference_or_fail_alike(edits: list[Any], size
     want = _outcome(columns_from_docs_reference, data)
     got, python = _outcome(columns_from_docs, data), _outcome(_python, data)
     native = native_columns.read(data, lambda t: 0) if data else None
-    read = "declines" if native is None else "reads, skips some" if len(native[3]) else "reads"
+    read = "declines" if native is None else "reads, skips some" if len(native[4]) else "reads"
     event(f"reference {'ok' if isinstance(want, EventColumns) else 'fails'}, native {read}")
     if isinstance(want, EventColumns):
         assert isinstance(got, EventColumns) and isinstance(python, EventColumns), (got, python)
@@ -158,7 +162,7 @@ def test_odd_documents_are_read_in_python_the_rest_natively() -> None:
     for odd in odd_docs:
         data = [*base[:3], odd, *base[4:]]
         native = native_columns.read(data, epoch_minute)
-        assert native is not None and native[3].tolist() == [3]
+        assert native is not None and native[4].tolist() == [3]
         cols = columns_from_docs(data)
         _same(cols, columns_from_docs_reference(data))
         assert set(cols.factorized) == set(native_columns.TEXT_COLUMNS)
