@@ -1,19 +1,20 @@
 //! `ml_columns`: the columns step of the ML behaviour features, native (see
 //! `detectors/ml/features/native_columns.py`, which turns the result into `EventColumns`).
 //!
-//! One pass over a list of ECS documents reads the fields `columns_from_docs` reads. It returns `None`
-//! ("run the Python path") for anything it does not reproduce exactly: a document or an intermediate level
-//! that is present but not an exact `dict`, a missing `@timestamp`, a number that is not an exact `int`
-//! (in the i64 range) or, for the float columns, an exact `float` or such an `int`. Timestamps are parsed
-//! here only in the normalized form `YYYY-MM-DDTHH:MM:SS.mmmZ` (ASCII, a valid date and time of day: the
-//! reference reads only the first 16 characters); any other value is handed back with its position for
-//! Python's `epoch_minute`. Text columns are returned as they are, with their factorization (codes in
-//! order of first appearance, `None` -> -1) when every value is `None` or an exact `str` without NUL (what
-//! `pandas.factorize` codes the same way): else without, and Python factorizes that column.
+//! One pass over a list of ECS documents reads the fields `columns_from_docs` reads. A document this path
+//! does not reproduce exactly is skipped (its index is returned; Python reads it): a document or an
+//! intermediate level that is present but not an exact `dict`, a missing `@timestamp`, a number that is
+//! not an exact `int` (in the i64 range) or, for the float columns, an exact `float` or such an `int`.
+//! Timestamps are parsed here only in the normalized form `YYYY-MM-DDTHH:MM:SS.mmmZ` (ASCII, a valid date
+//! and time of day: the reference reads only the first 16 characters); any other value is handed back with
+//! its position for Python's `epoch_minute`. Text columns are returned as their factorization (codes in
+//! order of first appearance, `None` and skipped documents -> -1) when every value read is `None` or an
+//! exact `str` without NUL (what `pandas.factorize` codes the same way), with each distinct value's bit in
+//! the distinct-value sketches (`sketch.bits_of`: a bit from zlib's CRC-32 of its UTF-8): else as the list
+//! of values, and Python factorizes that column.
 
 use std::collections::HashMap;
 
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
@@ -126,18 +127,52 @@ pub(crate) fn canonical_minute(text: &str) -> Option<i64> {
     valid.then(|| days_from_civil(year, month, day) * 1440 + hour * 60 + minute)
 }
 
+/// The CRC-32 (IEEE, reflected: zlib's `crc32`) lookup table.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0_u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// zlib's `crc32` of some bytes.
+fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0_u32, |c, &b| {
+        CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
+    })
+}
+
+/// A value's bit in the 32-bit distinct-value sketches (`sketch.bits_of`): `1 << (crc32(utf-8) & 31)`.
+fn sketch_bit(text: &str) -> u32 {
+    1 << (crc32(text.as_bytes()) & 31)
+}
+
 /// Codes in order of first appearance (`None` -> -1) and the position of each distinct value's first
 /// appearance, when every value is `None` or an exact `str` without NUL; else `None`.
-fn factorize(values: &[Bound<'_, PyAny>]) -> Option<(Vec<i64>, Vec<usize>)> {
+fn factorize(values: &[Option<Bound<'_, PyAny>>]) -> Option<(Vec<i64>, Vec<usize>, Vec<u32>)> {
     let mut index: HashMap<&str, i64, ahash::RandomState> =
         HashMap::with_capacity_and_hasher(64, ahash::RandomState::new());
     let mut codes = Vec::with_capacity(values.len());
     let mut firsts = Vec::new();
+    let mut bits = Vec::new();
     for (i, v) in values.iter().enumerate() {
-        if v.is_none() {
+        let Some(v) = v.as_ref().filter(|v| !v.is_none()) else {
             codes.push(-1);
             continue;
-        }
+        };
         let text = v.cast_exact::<PyString>().ok()?.to_str().ok()?;
         let next = firsts.len() as i64;
         let code = *index.entry(text).or_insert(next);
@@ -146,113 +181,230 @@ fn factorize(values: &[Bound<'_, PyAny>]) -> Option<(Vec<i64>, Vec<usize>)> {
                 return None; // pandas compares all-string columns as C strings
             }
             firsts.push(i);
+            bits.push(sketch_bit(text));
         }
         codes.push(code);
     }
-    Some((codes, firsts))
+    Some((codes, firsts, bits))
+}
+
+/// The keys read, interned once per batch.
+struct Keys<'py> {
+    timestamp: Bound<'py, PyString>,
+    http: Bound<'py, PyString>,
+    response: Bound<'py, PyString>,
+    status_code: Bound<'py, PyString>,
+    bytes: Bound<'py, PyString>,
+    logwarden: Bound<'py, PyString>,
+    api: Bound<'py, PyString>,
+    latency_ms: Bound<'py, PyString>,
+    route: Bound<'py, PyString>,
+    key_id: Bound<'py, PyString>,
+    gen_ai: Bound<'py, PyString>,
+    usage: Bound<'py, PyString>,
+    input_tokens: Bound<'py, PyString>,
+    output_tokens: Bound<'py, PyString>,
+    url: Bound<'py, PyString>,
+    path: Bound<'py, PyString>,
+    source: Bound<'py, PyString>,
+    geo: Bound<'py, PyString>,
+    country: Bound<'py, PyString>,
+    asn: Bound<'py, PyString>,
+    number: Bound<'py, PyString>,
+    ip: Bound<'py, PyString>,
+    user_agent: Bound<'py, PyString>,
+    original: Bound<'py, PyString>,
+    user: Bound<'py, PyString>,
+    id: Bound<'py, PyString>,
+    org: Bound<'py, PyString>,
+}
+
+impl<'py> Keys<'py> {
+    fn new(py: Python<'py>) -> Self {
+        let k = |name: &str| PyString::intern(py, name);
+        Keys {
+            timestamp: k("@timestamp"),
+            http: k("http"),
+            response: k("response"),
+            status_code: k("status_code"),
+            bytes: k("bytes"),
+            logwarden: k("logwarden"),
+            api: k("api"),
+            latency_ms: k("latency_ms"),
+            route: k("route"),
+            key_id: k("key_id"),
+            gen_ai: k("gen_ai"),
+            usage: k("usage"),
+            input_tokens: k("input_tokens"),
+            output_tokens: k("output_tokens"),
+            url: k("url"),
+            path: k("path"),
+            source: k("source"),
+            geo: k("geo"),
+            country: k("country_iso_code"),
+            asn: k("as"),
+            number: k("number"),
+            ip: k("ip"),
+            user_agent: k("user_agent"),
+            original: k("original"),
+            user: k("user"),
+            id: k("id"),
+            org: k("organization"),
+        }
+    }
+}
+
+/// The values of one document (read whole before any is kept).
+struct Doc<'py> {
+    /// The epoch minute, or the timestamp left to Python.
+    minute: Result<i64, Bound<'py, PyAny>>,
+    status: i64,
+    floats: [f64; 4],
+    text: [Option<Bound<'py, PyAny>>; TEXT],
+}
+
+/// One document's values, or `Stop::Fallback` when it is not read here.
+fn read_doc<'py>(doc: Bound<'py, PyAny>, k: &Keys<'py>) -> Result<Doc<'py>, Stop> {
+    let doc = Some(
+        doc.cast_into_exact::<PyDict>()
+            .map_err(|_| Stop::Fallback)?,
+    );
+    let stamp = leaf(&doc, &k.timestamp)?.ok_or(Stop::Fallback)?;
+    let parsed = match stamp.cast_exact::<PyString>() {
+        Ok(s) => s.to_str().ok().and_then(canonical_minute),
+        Err(_) => None,
+    };
+    let resp = level(&level(&doc, &k.http)?, &k.response)?;
+    let lw_api = level(&level(&doc, &k.logwarden)?, &k.api)?;
+    let use_ = level(&level(&doc, &k.gen_ai)?, &k.usage)?;
+    let src = level(&doc, &k.source)?;
+    let status = int_of(leaf(&resp, &k.status_code)?)?;
+    let floats = [
+        float_of(leaf(&resp, &k.bytes)?)?,
+        float_of(leaf(&use_, &k.input_tokens)?)?,
+        float_of(leaf(&use_, &k.output_tokens)?)?,
+        float_of(leaf(&lw_api, &k.latency_ms)?)?,
+    ];
+    let text = [
+        leaf(&lw_api, &k.route)?,
+        leaf(&level(&doc, &k.url)?, &k.path)?,
+        leaf(&level(&src, &k.geo)?, &k.country)?,
+        leaf(&level(&src, &k.asn)?, &k.number)?,
+        leaf(&level(&doc, &k.user_agent)?, &k.original)?,
+        leaf(&lw_api, &k.key_id)?,
+        leaf(&level(&doc, &k.user)?, &k.id)?,
+        leaf(&src, &k.ip)?,
+        leaf(&level(&doc, &k.org)?, &k.id)?,
+    ];
+    Ok(Doc {
+        minute: parsed.ok_or(stamp),
+        status,
+        floats,
+        text,
+    })
+}
+
+/// A bytearray of the values' native-endian bytes.
+fn bytes_of<'py, const W: usize>(
+    py: Python<'py>,
+    len: usize,
+    values: impl Iterator<Item = [u8; W]>,
+) -> PyResult<Bound<'py, PyByteArray>> {
+    PyByteArray::new_with(py, W * len, |buf| {
+        for (chunk, v) in buf.chunks_exact_mut(W).zip(values) {
+            chunk.copy_from_slice(&v);
+        }
+        Ok(())
+    })
 }
 
 /// The columns of a batch (see the module documentation), or `Stop`.
 fn read<'py>(docs: &Bound<'py, PyList>) -> Result<Bound<'py, PyTuple>, Stop> {
     let py = docs.py();
-    let k = |name: &'static str| -> Bound<'py, PyString> { PyString::intern(py, name) };
-    let (http, response, logwarden, api, gen_ai, usage) = (
-        k("http"),
-        k("response"),
-        k("logwarden"),
-        k("api"),
-        k("gen_ai"),
-        k("usage"),
-    );
-    let (url, source, geo, asn, user_agent, user, org) = (
-        k("url"),
-        k("source"),
-        k("geo"),
-        k("as"),
-        k("user_agent"),
-        k("user"),
-        k("organization"),
-    );
+    let keys = Keys::new(py);
     let n = docs.len();
-    let mut minute: Vec<i64> = Vec::with_capacity(n);
-    let mut status: Vec<i64> = Vec::with_capacity(n);
+    let mut ints: [Vec<i64>; 2] = std::array::from_fn(|_| Vec::with_capacity(n));
     let mut floats: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
-    let mut text: [Vec<Bound<'py, PyAny>>; TEXT] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut text: [Vec<Option<Bound<'py, PyAny>>>; TEXT] =
+        std::array::from_fn(|_| Vec::with_capacity(n));
     let odd = PyList::empty(py);
+    let mut skipped: Vec<usize> = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
-        let doc = Some(
-            doc.cast_into_exact::<PyDict>()
-                .map_err(|_| Stop::Fallback)?,
-        );
-        let stamp = leaf(&doc, intern!(py, "@timestamp"))?.ok_or(Stop::Fallback)?;
-        let parsed = match stamp.cast_exact::<PyString>() {
-            Ok(s) => s.to_str().ok().and_then(canonical_minute),
-            Err(_) => None,
+        let doc = match read_doc(doc, &keys) {
+            Ok(doc) => doc,
+            Err(Stop::Fallback) => {
+                skipped.push(i); // read by Python; zeros and None here
+                ints.iter_mut().for_each(|c| c.push(0));
+                floats.iter_mut().for_each(|c| c.push(0.0));
+                text.iter_mut().for_each(|c| c.push(None));
+                continue;
+            }
+            Err(err) => return Err(err),
         };
-        minute.push(parsed.unwrap_or(0));
-        if parsed.is_none() {
+        ints[0].push(*doc.minute.as_ref().unwrap_or(&0));
+        if let Err(stamp) = doc.minute {
             odd.append((i, stamp))?;
         }
-        let resp = level(&level(&doc, &http)?, &response)?;
-        let lw_api = level(&level(&doc, &logwarden)?, &api)?;
-        let use_ = level(&level(&doc, &gen_ai)?, &usage)?;
-        let src = level(&doc, &source)?;
-        status.push(int_of(leaf(&resp, intern!(py, "status_code"))?)?);
-        floats[0].push(float_of(leaf(&resp, intern!(py, "bytes"))?)?);
-        floats[1].push(float_of(leaf(&use_, intern!(py, "input_tokens"))?)?);
-        floats[2].push(float_of(leaf(&use_, intern!(py, "output_tokens"))?)?);
-        floats[3].push(float_of(leaf(&lw_api, intern!(py, "latency_ms"))?)?);
-        let values = [
-            leaf(&lw_api, intern!(py, "route"))?,
-            leaf(&level(&doc, &url)?, intern!(py, "path"))?,
-            leaf(&level(&src, &geo)?, intern!(py, "country_iso_code"))?,
-            leaf(&level(&src, &asn)?, intern!(py, "number"))?,
-            leaf(&level(&doc, &user_agent)?, intern!(py, "original"))?,
-            leaf(&lw_api, intern!(py, "key_id"))?,
-            leaf(&level(&doc, &user)?, intern!(py, "id"))?,
-            leaf(&src, intern!(py, "ip"))?,
-            leaf(&level(&doc, &org)?, intern!(py, "id"))?,
-        ];
-        for (column, value) in text.iter_mut().zip(values) {
-            column.push(value.unwrap_or_else(|| py.None().into_bound(py)));
+        ints[1].push(doc.status);
+        for (column, value) in floats.iter_mut().zip(doc.floats) {
+            column.push(value);
+        }
+        for (column, value) in text.iter_mut().zip(doc.text) {
+            column.push(value);
         }
     }
-    let mut numbers: Vec<u8> = Vec::with_capacity(6 * 8 * n);
-    numbers.extend(minute.iter().chain(&status).flat_map(|v| v.to_ne_bytes()));
-    numbers.extend(floats.iter().flatten().flat_map(|v| v.to_ne_bytes()));
+    if skipped.len() == n {
+        return Err(Stop::Fallback);
+    }
+    let numbers = bytes_of(
+        py,
+        6 * n,
+        ints.iter()
+            .flatten()
+            .map(|v| v.to_ne_bytes())
+            .chain(floats.iter().flatten().map(|v| v.to_ne_bytes())),
+    )?;
+    let columns = PyList::empty(py);
     let codes = PyList::empty(py);
     for column in &text {
         match factorize(column) {
-            Some((c, firsts)) => {
-                let bytes: Vec<u8> = c.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            Some((c, firsts, bits)) => {
                 let uniques = PyList::new(py, firsts.iter().map(|&i| &column[i]))?;
-                codes.append((PyByteArray::new(py, &bytes), uniques))?;
+                codes.append((
+                    bytes_of(py, c.len(), c.iter().map(|v| v.to_ne_bytes()))?,
+                    uniques,
+                    bytes_of(py, bits.len(), bits.iter().map(|v| v.to_ne_bytes()))?,
+                ))?;
+                columns.append(py.None())?; // Python builds it from the codes
             }
-            None => codes.append(py.None())?,
+            None => {
+                codes.append(py.None())?;
+                columns.append(PyList::new(py, column)?)?;
+            }
         }
     }
-    let columns = PyList::new(
-        py,
-        text.iter()
-            .map(|c| PyList::new(py, c))
-            .collect::<PyResult<Vec<_>>>()?,
-    )?;
     Ok(PyTuple::new(
         py,
         [
-            PyByteArray::new(py, &numbers).into_any(),
+            numbers.into_any(),
             odd.into_any(),
             columns.into_any(),
             codes.into_any(),
+            PyList::new(py, skipped)?.into_any(),
         ],
     )?)
 }
 
-/// `(numbers, odd timestamps, text columns, factorizations)` of a list of ECS documents, or `None` (run the
-/// Python path). `numbers`: a bytearray of six native-endian 8-byte columns (epoch minute and status as
-/// int64, then bytes out, input tokens, output tokens and latency as float64); `odd timestamps`: `(index,
-/// value)` of the timestamps left to Python (their minute is 0 here); `text columns`: nine lists; each
-/// factorization: `(int64 codes as a bytearray, distinct values)` or `None`.
+/// `(numbers, odd timestamps, text columns, factorizations, skipped documents)` of a list of ECS
+/// documents, or `None` (run the Python path for the whole batch: every document was skipped). `numbers`:
+/// a bytearray of six native-endian 8-byte columns (epoch minute and status as int64, then bytes out,
+/// input tokens, output tokens and latency as float64); `odd timestamps`: `(index, value)` of the
+/// timestamps left to Python (their minute is 0 here); `text columns`: nine items, each `None` where the
+/// column is factorized (its values are the distinct values at their codes) or else the list of values;
+/// each factorization: `(int64 codes as a bytearray, distinct values, their uint32 sketch bits as a
+/// bytearray)` or `None`; `skipped documents`:
+/// the indices of the documents not read here (a level or number this path does not reproduce exactly:
+/// their numbers are 0 and their text values `None` here; Python reads them).
 #[pyfunction]
 pub fn ml_columns<'py>(docs: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyTuple>>> {
     match read(docs) {
@@ -281,6 +433,13 @@ mod tests {
             canonical_minute("0001-01-01T00:00:00.000Z"),
             Some(-719_162 * 1440)
         );
+    }
+
+    #[test]
+    fn crc32_is_zlibs() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(sketch_bit("/v1/models"), 1 << (crc32(b"/v1/models") & 31));
     }
 
     #[test]

@@ -493,16 +493,24 @@ class EntityBehaviour:
 
 def _bits(cols: EventColumns, fact: dict[str, Factorized]) -> U32:
     """Each event's sketch bit per :data:`SKETCHES` column (0 when missing; the path stands in for a missing route)."""
-    ent = cols.entities
     route = cols.factorize("route")
     bits = np.empty((len(cols), len(SKETCHES)), dtype=np.uint32)
-    bits[:, 1] = bits_of(cols.path, cols.factorize("path"))
-    bits[:, 0] = np.where(route[0] < 0, bits[:, 1], bits_of(cols.route, route))
-    bits[:, 2] = bits_of(ent["source_ip"], fact["source_ip"])
-    bits[:, 3], bits[:, 4] = bits_of(cols.country, cols.factorize("country")), bits_of(cols.asn, cols.factorize("asn"))
-    bits[:, 5] = bits_of(cols.user_agent, cols.factorize("user_agent"))
-    bits[:, 6], bits[:, 7] = bits_of(ent["user"], fact["user"]), bits_of(ent["api_key"], fact["api_key"])
+    bits[:, 1] = _column_bits(cols, "path", fact)
+    bits[:, 0] = np.where(route[0] < 0, bits[:, 1], _column_bits(cols, "route", fact))
+    bits[:, 2] = _column_bits(cols, "source_ip", fact)
+    bits[:, 3], bits[:, 4] = _column_bits(cols, "country", fact), _column_bits(cols, "asn", fact)
+    bits[:, 5] = _column_bits(cols, "user_agent", fact)
+    bits[:, 6], bits[:, 7] = _column_bits(cols, "user", fact), _column_bits(cols, "api_key", fact)
     return bits
+
+
+def _column_bits(cols: EventColumns, name: str, fact: dict[str, Factorized]) -> U32:
+    """:func:`bits_of` a text column (a field or an entity type): known from the columns step, or computed."""
+    known = cols.bits.get(name)
+    if known is not None:
+        return known
+    column = cols.entities[name] if name in cols.entities else getattr(cols, name)
+    return bits_of(column, fact[name] if name in fact else cols.factorize(name))
 
 
 def _window_columns(X: Matrix, sums: Matrix, night: Matrix, sketch: U32, p95: npt.NDArray[np.floating[Any]]) -> None:

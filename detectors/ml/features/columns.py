@@ -23,6 +23,7 @@ from detectors.ml.features.sketch import Factorized, factorize, subset_factorize
 ObjArray = npt.NDArray[np.object_]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+U32 = npt.NDArray[np.uint32]
 
 #: Entity type -> the ECS field that identifies it.
 ENTITY_FIELDS: Final[dict[str, str]] = {
@@ -87,6 +88,9 @@ class EventColumns:
     event_ids: list[str]
     #: Known factorizations of text columns (by field or entity type name), as :func:`factorize` would give them.
     factorized: dict[str, Factorized] = field(default_factory=dict)
+    #: Known sketch bits of text columns' values (per event), as :func:`~detectors.ml.features.sketch.bits_of`
+    #: would give them.
+    bits: dict[str, U32] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.minute.shape[0])
@@ -105,6 +109,7 @@ class EventColumns:
             entities={k: v[start:stop] for k, v in self.entities.items()},
             event_ids=self.event_ids[start:stop],
             factorized={k: subset_factorized(f, slice(start, stop)) for k, f in self.factorized.items()},
+            bits={k: v[start:stop] for k, v in self.bits.items()},
         )
 
     def take(self, index: npt.NDArray[np.intp]) -> EventColumns:
@@ -114,6 +119,7 @@ class EventColumns:
             entities={k: v[index] for k, v in self.entities.items()},
             event_ids=[self.event_ids[i] for i in index.tolist()],
             factorized={k: subset_factorized(f, index) for k, f in self.factorized.items()},
+            bits={k: v[index] for k, v in self.bits.items()},
         )
 
 
@@ -203,14 +209,70 @@ def _fields(docs: list[Any]) -> list[list[Any]]:
 
 
 def _native(docs: list[Any], ids: list[str]) -> EventColumns | None:
-    """The columns by the native extension, with the text columns' factorizations; None when it declines."""
+    """The columns by the native extension, with the text columns' factorizations; None when it declines (or
+    when a document it skipped fails in Python: the whole batch then runs in Python, which fails alike)."""
     native = native_columns.read(docs, epoch_minute)
     if native is None:
         return None
-    (minute, status, bytes_out, tokens_in, tokens_out, latency), text, factorized = native
-    route, path, country, asn, agent, key, user, ip, org = map(_obj, text)
-    return EventColumns(minute, status, bytes_out, tokens_in, tokens_out, latency, route, path, country, asn, agent,
-                        {"api_key": key, "user": user, "source_ip": ip, "org": org}, ids, factorized)  # fmt: skip
+    numbers, text, factorized, bits, skipped = native
+    if len(skipped) and not _patch(docs, skipped, numbers, text, factorized, bits):
+        return None
+    route, path, country, asn, agent, key, user, ip, org = text
+    return EventColumns(*numbers, route, path, country, asn, agent,
+                        {"api_key": key, "user": user, "source_ip": ip, "org": org}, ids, factorized, bits)  # fmt: skip
+
+
+def _patch(docs: list[Any], skipped: npt.NDArray[np.intp], numbers: native_columns.Numbers, text: list[ObjArray],
+           factorized: dict[str, Factorized], bits: dict[str, U32]) -> bool:  # fmt: skip
+    """Read the documents the extension skipped with the Python path and put their values in the columns (a
+    factorization and the sketch bits stay valid where they have no value: the extension coded them as missing).
+    False when that fails or gives a column of another shape (the Python path over the whole batch decides)."""
+    try:
+        part = _python_path([docs[i] for i in skipped.tolist()], _default_ids(len(skipped)))
+    except Exception:  # the Python path over the whole batch raises (or not) by itself
+        return False
+    part_numbers = (part.minute, part.status, part.bytes_out, part.input_tokens, part.output_tokens, part.latency_ms)
+    if any(values.shape != skipped.shape for values in part_numbers):
+        return False
+    for column, values in zip(numbers, part_numbers, strict=True):
+        column[skipped] = values
+    part_text = [part.route, part.path, part.country, part.asn, part.user_agent, *part.entities.values()]
+    for name, obj_column, obj_values in zip(native_columns.TEXT_COLUMNS, text, part_text, strict=True):
+        if any(v is not None for v in obj_values.tolist()):
+            obj_column[skipped] = obj_values
+            bits.pop(name, None)  # their bits: by bits_of
+            coded = factorized.pop(name, None)
+            extended = _extended(coded, skipped, obj_values.tolist()) if coded is not None else None
+            if extended is not None:
+                factorized[name] = extended
+    return True
+
+
+def _extended(coded: Factorized, at: npt.NDArray[np.intp], values: list[Any]) -> Factorized | None:
+    """The factorization of a column whose values ``at`` (coded as missing) became ``values``, when they are
+    None or strings pandas codes alike (no NUL, no surrogate); else None (pandas factorizes the column)."""
+    codes, uniques = coded
+    codes, uniques = codes.copy(), list(uniques)
+    known = {u: i for i, u in enumerate(uniques)}
+    for i, value in zip(at.tolist(), values, strict=True):
+        if value is None:
+            continue
+        if type(value) is not str or "\0" in value or not _encodable(value):
+            return None
+        code = known.setdefault(value, len(uniques))
+        if code == len(uniques):
+            uniques.append(value)
+        codes[i] = code
+    return subset_factorized((codes, uniques), slice(None))  # codes again in order of first appearance
+
+
+def _encodable(value: str) -> bool:
+    """Whether a string has no lone surrogate (the extension codes only such strings)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def columns_from_docs(docs: Sequence[Mapping[str, Any]], event_ids: Sequence[str] | None = None) -> EventColumns:
@@ -222,6 +284,11 @@ def columns_from_docs(docs: Sequence[Mapping[str, Any]], event_ids: Sequence[str
     native = _native(docs, ids)
     if native is not None:
         return native
+    return _python_path(docs, ids)
+
+
+def _python_path(docs: list[Any], ids: list[str]) -> EventColumns:
+    """:func:`columns_from_docs` in Python: one C-level ``map`` per field and level, over chunks of documents."""
     fields = _fields(docs[:_CHUNK])
     for start in range(_CHUNK, len(docs), _CHUNK):
         for column, part in zip(fields, _fields(docs[start : start + _CHUNK]), strict=True):

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.ml.features.sketch import Factorized, factorize
+from detectors.ml.jit import jit
 
 IntArray = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -104,26 +105,9 @@ class EntityTable:
         """Add per-(row, bucket) aggregates (from :func:`group_events`); returns the pairs as ``row << 32 | bucket``."""
         if not len(pr):
             return np.zeros(0, dtype=np.int64)
-        k = self.slots
-        at = pr * k + pb % k  # flat (row, slot) indices: np.take and 1-D setitem beat 2-D fancy indexing
-        current = np.take(_flat(self.slot_bucket), at)
-        ok = current <= pb  # a slot already holding a newer bucket: the event is too late for it
-        if not ok.all():
-            pr, pb, at, current, sums, sketch, p95 = pr[ok], pb[ok], at[ok], current[ok], sums[ok], sketch[ok], p95[ok]
-        stale = current < pb  # the slot held an older bucket: it starts again from zero
-        _flat(self.slot_bucket)[at[stale]] = pb[stale]
-        flat_sums, flat_sketch = _flat(self.sums), _flat(self.sketch)
-        slot_sums, slot_sketch, slot_lat = (
-            np.take(flat_sums, at, axis=0),
-            np.take(flat_sketch, at, axis=0),
-            np.take(_flat(self.lat), at),
-        )
-        slot_sums[stale], slot_sketch[stale], slot_lat[stale] = 0.0, 0, 0.0
-        slot_sums += sums.astype(np.float32)
-        slot_sketch |= sketch
-        flat_sums[at], flat_sketch[at] = slot_sums, slot_sketch
-        _flat(self.lat)[at] = np.maximum(slot_lat, p95.astype(np.float32))
-        np.maximum.at(self.last, pr, pb.astype(np.int32))
+        flat = [_flat(self.slot_bucket), _flat(self.sums), _flat(self.sketch), _flat(self.lat)]
+        ok = _add_slots(*flat, self.last, pr, pb, sums, sketch, p95, self.slots)
+        pr, pb = (pr, pb) if ok.all() else (pr[ok], pb[ok])
         return np.asarray((pr << 32) | pb, dtype=np.int64)
 
     def evict(self, before_bucket: int, keep_rows: IntArray) -> IntArray | None:
@@ -145,6 +129,47 @@ class EntityTable:
         mapping = np.full(n, -1, dtype=np.int64)
         mapping[survivors] = np.arange(len(survivors))
         return mapping
+
+
+@jit()
+def _add_slots(slot_bucket: npt.NDArray[np.int32], sums: F32, sketch: U32, lat: F32, last: npt.NDArray[np.int32],
+               pr: IntArray, pb: IntArray, group_sums: F64, group_sketch: U32, p95: npt.NDArray[np.floating[Any]],
+               k: int) -> npt.NDArray[np.bool_]:  # fmt: skip
+    """Add groups to their (row, bucket) slots of the flat (row * k + slot) arrays; True where added.
+
+    A slot holding an older bucket starts again from zero; one holding a newer bucket refuses the group (the events
+    are too late for it). Sums are added in float32 (the group's float64 sum rounded first), sketches OR-ed, the
+    latency is the max (numpy's ``maximum``: NaN wins, the second of equal values); ``last`` takes the newest bucket.
+    Every slot is read before any is written (as numpy's gather, compute, scatter would)."""
+    n, m, s = len(pr), sums.shape[1], sketch.shape[1]
+    ok = np.empty(n, dtype=np.bool_)
+    stale = np.empty(n, dtype=np.bool_)
+    at = np.empty(n, dtype=np.int64)
+    new_sums = np.empty((n, m), dtype=np.float32)
+    new_sketch = np.empty((n, s), dtype=np.uint32)
+    new_lat = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        at[i] = pr[i] * k + pb[i] % k
+        current = slot_bucket[at[i]]
+        ok[i] = current <= pb[i]
+        stale[i] = current < pb[i]
+        for j in range(m):
+            base = np.float32(0.0) if stale[i] else sums[at[i], j]
+            new_sums[i, j] = base + np.float32(group_sums[i, j])
+        for j in range(s):
+            new_sketch[i, j] = (np.uint32(0) if stale[i] else sketch[at[i], j]) | group_sketch[i, j]
+        a, b = (np.float32(0.0) if stale[i] else lat[at[i]]), np.float32(p95[i])
+        new_lat[i] = a if (a > b or np.isnan(a)) else b
+    for i in range(n):
+        if not ok[i]:
+            continue
+        if stale[i]:
+            slot_bucket[at[i]] = pb[i]
+        sums[at[i]] = new_sums[i]
+        sketch[at[i]] = new_sketch[i]
+        lat[at[i]] = new_lat[i]
+        last[pr[i]] = max(last[pr[i]], np.int32(pb[i]))
+    return ok
 
 
 def _flat(array: npt.NDArray[Any]) -> npt.NDArray[Any]:

@@ -27,7 +27,7 @@ from detectors.ml.features.columns import (
     epoch_minute,
     epoch_minutes,
 )
-from detectors.ml.features.sketch import factorize, subset_factorized
+from detectors.ml.features.sketch import bits_of, factorize, subset_factorized
 
 from .conftest import docs
 
@@ -109,18 +109,22 @@ def _python(data: list[Any]) -> EventColumns:
 
 
 def _check_factorized(cols: EventColumns) -> None:
+    """The known factorizations are pandas', the known sketch bits those of ``bits_of``."""
     for name, (codes, uniques) in cols.factorized.items():
         want_codes, want_uniques = factorize(cols.entities[name] if name in cols.entities else getattr(cols, name))
         np.testing.assert_array_equal(codes, want_codes, err_msg=name)
         assert codes.dtype == want_codes.dtype
         assert _identical(uniques, want_uniques), name
+    for name, bits in cols.bits.items():
+        want = bits_of(cols.entities[name] if name in cols.entities else getattr(cols, name))
+        assert bits.dtype == want.dtype and bits.tolist() == want.tolist(), name
 
 
 @needs_native
 def test_extension_has_the_native_columns_step() -> None:
     assert native_columns.available()
     cols = columns_from_docs(docs(10)[:500])
-    assert set(cols.factorized) == set(native_columns.TEXT_COLUMNS)
+    assert set(cols.factorized) == set(cols.bits) == set(native_columns.TEXT_COLUMNS)
     _same(cols, columns_from_docs_reference(docs(10)[:500]))
     _check_factorized(cols)
 
@@ -135,10 +139,9 @@ def test_native_columns_equal_the_reference_or_fail_alike(edits: list[Any], size
             data[at] = _set(data[at], path, depth, value)
     want = _outcome(columns_from_docs_reference, data)
     got, python = _outcome(columns_from_docs, data), _outcome(_python, data)
-    event(
-        f"reference {'ok' if isinstance(want, EventColumns) else 'fails'}, native "
-        f"{'declines' if not data or native_columns.read(data, lambda t: 0) is None else 'reads'}"
-    )
+    native = native_columns.read(data, lambda t: 0) if data else None
+    read = "declines" if native is None else "reads, skips some" if len(native[4]) else "reads"
+    event(f"reference {'ok' if isinstance(want, EventColumns) else 'fails'}, native {read}")
     if isinstance(want, EventColumns):
         assert isinstance(got, EventColumns) and isinstance(python, EventColumns), (got, python)
         _same(got, want)
@@ -149,15 +152,66 @@ def test_native_columns_equal_the_reference_or_fail_alike(edits: list[Any], size
 
 
 @needs_native
-def test_declined_batches_run_in_python() -> None:
-    """Documents of another Mapping type, non-int statuses, huge numbers: the Python path, same columns."""
+def test_odd_documents_are_read_in_python_the_rest_natively() -> None:
+    """Documents of another Mapping type, non-int statuses, huge numbers: skipped by the extension and read by the
+    Python path; the columns are the reference's, and the text columns keep their codes."""
     base = docs(10)[:70]
     odd_docs = [UserDict(base[3]), _set(base[3], PATHS[1], 2, 200.0), _set(base[3], PATHS[2], 2, 2**64),
-                _set(base[3], PATHS[5], 2, None), _set(base[3], PATHS[1], 1, UserDict({"status_code": 1}))]  # fmt: skip
+                _set(base[3], PATHS[5], 2, None), _set(base[3], PATHS[1], 1, UserDict({"status_code": 1})),
+                UserDict({**base[3], "user": {"id": "a new user"}})]  # fmt: skip
     for odd in odd_docs:
         data = [*base[:3], odd, *base[4:]]
-        assert native_columns.read(data, epoch_minute) is None
-        _same(columns_from_docs(data), columns_from_docs_reference(data))
+        native = native_columns.read(data, epoch_minute)
+        assert native is not None and native[4].tolist() == [3]
+        cols = columns_from_docs(data)
+        _same(cols, columns_from_docs_reference(data))
+        assert set(cols.factorized) == set(native_columns.TEXT_COLUMNS)
+        _check_factorized(cols)
+
+
+#: values the reference reads but the extension skips the document for: (path, depth, value)
+benign_skips = st.one_of(
+    st.tuples(st.sampled_from(PATHS[1:2]), st.just(2), st.one_of(st.booleans(), st.floats(-1e6, 1e6))),
+    st.tuples(st.sampled_from(PATHS[2:6]), st.just(2), st.one_of(st.none(), st.booleans(), st.integers(2**63, 2**70))),
+    st.tuples(st.sampled_from(PATHS[1:]), st.just(0), st.builds(lambda: UserDict())),
+)  # fmt: skip
+text_values = st.one_of(st.none(), st.text(max_size=3), st.sampled_from(["a\0b", "\ud800", "/v1/models"]),
+                        st.integers(-2, 2), st.floats(allow_nan=True))  # fmt: skip
+
+
+@needs_native
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 19), st.one_of(st.none(), benign_skips),
+                          st.one_of(st.none(), st.tuples(st.sampled_from(PATHS[6:]), text_values))), max_size=8),
+       st.booleans())  # fmt: skip
+def test_skipped_documents_read_in_python_give_the_reference_columns(edits: list[Any], mapping: bool) -> None:
+    """Batches where some documents are skipped by the extension (values it does not convert, other Mapping types)
+    and their text values are anything: the reference columns, and pandas' codes where the columns keep them."""
+    data: list[Any] = docs(10, ("key_leak",))[:20]
+    for at, skip, text in edits:
+        if text is not None:
+            data[at] = _set(data[at], text[0], len(text[0]) - 1, text[1])
+        if skip is not None:
+            data[at] = _set(data[at], *skip)
+        if mapping and skip is not None:
+            data[at] = UserDict(data[at])
+    want = _outcome(columns_from_docs_reference, data)
+    got = _outcome(columns_from_docs, data)
+    event(f"reference {'ok' if isinstance(want, EventColumns) else 'fails'}")
+    if isinstance(want, EventColumns):
+        assert isinstance(got, EventColumns)
+        _same(got, want)
+        _check_factorized(got)
+    else:
+        assert not isinstance(got, EventColumns)
+
+
+@needs_native
+def test_a_batch_the_extension_cannot_read_at_all_runs_in_python() -> None:
+    base = docs(10)[:5]
+    data = [UserDict(d) for d in base]
+    assert native_columns.read(data, epoch_minute) is None
+    _same(columns_from_docs(data), columns_from_docs_reference(data))
 
 
 @needs_native
