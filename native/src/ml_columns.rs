@@ -14,9 +14,11 @@
 //! of values, and Python factorizes that column.
 
 use std::collections::HashMap;
+use std::ptr;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// Text columns, in output order: route, path, country, ASN, user agent, API key, user, source IP, org.
 const TEXT: usize = 9;
@@ -35,27 +37,91 @@ impl From<PyErr> for Stop {
     }
 }
 
-type Level<'py> = Option<Bound<'py, PyDict>>;
+/// Some keys of a dict, read by one walk over its entries (`PyDict_Next`) instead of a lookup each. A key
+/// matches by identity (the normalizer writes interned keys, and these are interned) or else as `dict.get`
+/// matches it: an exact `str` of the same hash and text. A key of another type sends the document to Python.
+struct Wanted<'py, const N: usize> {
+    keys: [Bound<'py, PyString>; N],
+    hashes: [ffi::Py_hash_t; N],
+}
 
-/// `d.get(key, {})` where a present value must be an exact dict (`None` stands for the empty one).
-fn level<'py>(d: &Level<'py>, key: &Bound<'py, PyString>) -> Result<Level<'py>, Stop> {
-    let Some(d) = d else { return Ok(None) };
-    match d.get_item(key)? {
-        None => Ok(None),
-        Some(v) => v
-            .cast_into_exact::<PyDict>()
-            .map(Some)
-            .map_err(|_| Stop::Fallback),
+impl<'py, const N: usize> Wanted<'py, N> {
+    fn new(py: Python<'py>, names: [&str; N]) -> PyResult<Self> {
+        let keys = names.map(|name| PyString::intern(py, name));
+        let mut hashes = [0; N];
+        for (hash, key) in hashes.iter_mut().zip(&keys) {
+            *hash = key.hash()?;
+        }
+        Ok(Wanted { keys, hashes })
+    }
+
+    /// The values of the wanted keys in a level (borrowed; null where absent or the level is).
+    fn pick(&self, level: Level) -> Result<[Ptr; N], Stop> {
+        let mut out = [ptr::null_mut(); N];
+        let Some(dict) = level else { return Ok(out) };
+        let (mut pos, mut key, mut value) = (0, ptr::null_mut(), ptr::null_mut());
+        let mut found = 0;
+        // SAFETY: `dict` is an exact dict kept alive by its document, and no Python code runs while its
+        // entries are walked (str hashing and comparison call none).
+        while unsafe { ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) } != 0 {
+            let at = match self.keys.iter().position(|k| k.as_ptr() == key) {
+                Some(at) => at,
+                None => match self.equal(key)? {
+                    Some(at) => at,
+                    None => continue,
+                },
+            };
+            out[at] = value;
+            found += 1;
+            if found == N {
+                break; // the keys of a dict are distinct: no other entry is wanted
+            }
+        }
+        Ok(out)
+    }
+
+    /// The wanted key equal to `key` (identical to none of them), if any.
+    fn equal(&self, key: Ptr) -> Result<Option<usize>, Stop> {
+        // SAFETY: `key` is a live object (a key of the dict being walked).
+        if unsafe { ffi::PyUnicode_CheckExact(key) } == 0 {
+            return Err(Stop::Fallback); // its __eq__ and __hash__ are Python's to call
+        }
+        let hash = unsafe { ffi::PyObject_Hash(key) }; // cached in the str (a dict key is hashed)
+        if hash == -1 {
+            return Err(Stop::Error(PyErr::fetch(self.keys[0].py())));
+        }
+        Ok((0..N).find(|&i| {
+            self.hashes[i] == hash
+                && unsafe { ffi::PyUnicode_Compare(key, self.keys[i].as_ptr()) } == 0
+        }))
     }
 }
 
-/// `d.get(key)`, or `None` when the level is missing.
-fn leaf<'py>(d: &Level<'py>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    d.as_ref().map_or(Ok(None), |d| d.get_item(key))
+/// A borrowed object (null: absent).
+type Ptr = *mut ffi::PyObject;
+/// A level of a document: an exact dict, or absent (`d.get(key, {})` of the Python path).
+type Level = Option<Ptr>;
+
+/// A member that must be a level: absent, or an exact dict.
+fn level(value: Ptr) -> Result<Level, Stop> {
+    if value.is_null() {
+        Ok(None)
+    // SAFETY: a non-null value is a live object of its document.
+    } else if unsafe { ffi::PyDict_CheckExact(value) } != 0 {
+        Ok(Some(value))
+    } else {
+        Err(Stop::Fallback)
+    }
+}
+
+/// A borrowed leaf as a pyo3 reference (`None` when absent).
+fn borrowed<'a, 'py>(py: Python<'py>, value: Ptr) -> Option<Borrowed<'a, 'py, PyAny>> {
+    // SAFETY: null or a live object of its document, which outlives the read.
+    unsafe { Borrowed::from_ptr_or_opt(py, value) }
 }
 
 /// An integer leaf as numpy's int64 conversion gives it (missing: 0).
-fn int_of(v: Option<Bound<'_, PyAny>>) -> Result<i64, Stop> {
+fn int_of(v: Option<Borrowed<'_, '_, PyAny>>) -> Result<i64, Stop> {
     match v {
         None => Ok(0),
         Some(v) if v.is_exact_instance_of::<PyInt>() => {
@@ -66,11 +132,11 @@ fn int_of(v: Option<Bound<'_, PyAny>>) -> Result<i64, Stop> {
 }
 
 /// A float leaf as numpy's float64 conversion gives it (missing: 0.0).
-fn float_of(v: Option<Bound<'_, PyAny>>) -> Result<f64, Stop> {
+fn float_of(v: Option<Borrowed<'_, '_, PyAny>>) -> Result<f64, Stop> {
     match v {
         None => Ok(0.0),
         Some(v) if v.is_exact_instance_of::<PyFloat>() => Ok(v
-            .cast_into_exact::<PyFloat>()
+            .cast_exact::<PyFloat>()
             .map_err(|_| Stop::Fallback)?
             .value()),
         Some(v) if v.is_exact_instance_of::<PyInt>() => {
@@ -160,148 +226,213 @@ fn sketch_bit(text: &str) -> u32 {
     1 << (crc32(text.as_bytes()) & 31)
 }
 
-/// Codes in order of first appearance (`None` -> -1) and the position of each distinct value's first
-/// appearance, when every value is `None` or an exact `str` without NUL; else `None`.
-fn factorize(values: &[Option<Bound<'_, PyAny>>]) -> Option<(Vec<i64>, Vec<usize>, Vec<u32>)> {
-    let mut index: HashMap<&str, i64, ahash::RandomState> =
-        HashMap::with_capacity_and_hasher(64, ahash::RandomState::new());
-    let mut codes = Vec::with_capacity(values.len());
-    let mut firsts = Vec::new();
-    let mut bits = Vec::new();
-    for (i, v) in values.iter().enumerate() {
-        let Some(v) = v.as_ref().filter(|v| !v.is_none()) else {
-            codes.push(-1);
-            continue;
-        };
-        let text = v.cast_exact::<PyString>().ok()?.to_str().ok()?;
-        let next = firsts.len() as i64;
-        let code = *index.entry(text).or_insert(next);
-        if code == next {
-            if text.contains('\0') {
-                return None; // pandas compares all-string columns as C strings
-            }
-            firsts.push(i);
-            bits.push(sketch_bit(text));
-        }
-        codes.push(code);
-    }
-    Some((codes, firsts, bits))
-}
-
-/// The keys read, interned once per batch.
+/// The keys read at each level, interned once per batch.
 struct Keys<'py> {
-    timestamp: Bound<'py, PyString>,
-    http: Bound<'py, PyString>,
-    response: Bound<'py, PyString>,
-    status_code: Bound<'py, PyString>,
-    bytes: Bound<'py, PyString>,
-    logwarden: Bound<'py, PyString>,
-    api: Bound<'py, PyString>,
-    latency_ms: Bound<'py, PyString>,
-    route: Bound<'py, PyString>,
-    key_id: Bound<'py, PyString>,
-    gen_ai: Bound<'py, PyString>,
-    usage: Bound<'py, PyString>,
-    input_tokens: Bound<'py, PyString>,
-    output_tokens: Bound<'py, PyString>,
-    url: Bound<'py, PyString>,
-    path: Bound<'py, PyString>,
-    source: Bound<'py, PyString>,
-    geo: Bound<'py, PyString>,
-    country: Bound<'py, PyString>,
-    asn: Bound<'py, PyString>,
-    number: Bound<'py, PyString>,
-    ip: Bound<'py, PyString>,
-    user_agent: Bound<'py, PyString>,
-    original: Bound<'py, PyString>,
-    user: Bound<'py, PyString>,
-    id: Bound<'py, PyString>,
-    org: Bound<'py, PyString>,
+    doc: Wanted<'py, 9>,
+    http: Wanted<'py, 1>,
+    response: Wanted<'py, 2>,
+    logwarden: Wanted<'py, 1>,
+    api: Wanted<'py, 3>,
+    gen_ai: Wanted<'py, 1>,
+    usage: Wanted<'py, 2>,
+    source: Wanted<'py, 3>,
+    geo: Wanted<'py, 1>,
+    asn: Wanted<'py, 1>,
+    url: Wanted<'py, 1>,
+    user_agent: Wanted<'py, 1>,
+    id: Wanted<'py, 1>,
 }
 
 impl<'py> Keys<'py> {
-    fn new(py: Python<'py>) -> Self {
-        let k = |name: &str| PyString::intern(py, name);
-        Keys {
-            timestamp: k("@timestamp"),
-            http: k("http"),
-            response: k("response"),
-            status_code: k("status_code"),
-            bytes: k("bytes"),
-            logwarden: k("logwarden"),
-            api: k("api"),
-            latency_ms: k("latency_ms"),
-            route: k("route"),
-            key_id: k("key_id"),
-            gen_ai: k("gen_ai"),
-            usage: k("usage"),
-            input_tokens: k("input_tokens"),
-            output_tokens: k("output_tokens"),
-            url: k("url"),
-            path: k("path"),
-            source: k("source"),
-            geo: k("geo"),
-            country: k("country_iso_code"),
-            asn: k("as"),
-            number: k("number"),
-            ip: k("ip"),
-            user_agent: k("user_agent"),
-            original: k("original"),
-            user: k("user"),
-            id: k("id"),
-            org: k("organization"),
-        }
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        Ok(Keys {
+            doc: Wanted::new(
+                py,
+                [
+                    "@timestamp",
+                    "http",
+                    "logwarden",
+                    "gen_ai",
+                    "source",
+                    "url",
+                    "user_agent",
+                    "user",
+                    "organization",
+                ],
+            )?,
+            http: Wanted::new(py, ["response"])?,
+            response: Wanted::new(py, ["status_code", "bytes"])?,
+            logwarden: Wanted::new(py, ["api"])?,
+            api: Wanted::new(py, ["latency_ms", "route", "key_id"])?,
+            gen_ai: Wanted::new(py, ["usage"])?,
+            usage: Wanted::new(py, ["input_tokens", "output_tokens"])?,
+            source: Wanted::new(py, ["geo", "as", "ip"])?,
+            geo: Wanted::new(py, ["country_iso_code"])?,
+            asn: Wanted::new(py, ["number"])?,
+            url: Wanted::new(py, ["path"])?,
+            user_agent: Wanted::new(py, ["original"])?,
+            id: Wanted::new(py, ["id"])?,
+        })
     }
 }
 
-/// The values of one document (read whole before any is kept).
-struct Doc<'py> {
+/// The values of one document (read whole before any is kept), borrowed from it.
+struct Doc {
     /// The epoch minute, or the timestamp left to Python.
-    minute: Result<i64, Bound<'py, PyAny>>,
+    minute: Result<i64, Ptr>,
     status: i64,
     floats: [f64; 4],
-    text: [Option<Bound<'py, PyAny>>; TEXT],
+    /// The text columns' values (null: absent).
+    text: [Ptr; TEXT],
 }
 
 /// One document's values, or `Stop::Fallback` when it is not read here.
-fn read_doc<'py>(doc: Bound<'py, PyAny>, k: &Keys<'py>) -> Result<Doc<'py>, Stop> {
-    let doc = Some(
-        doc.cast_into_exact::<PyDict>()
-            .map_err(|_| Stop::Fallback)?,
-    );
-    let stamp = leaf(&doc, &k.timestamp)?.ok_or(Stop::Fallback)?;
+fn read_doc(py: Python<'_>, doc: Ptr, k: &Keys<'_>) -> Result<Doc, Stop> {
+    let [stamp, http, lw, gen_ai, source, url, agent, user, org] = k.doc.pick(level(doc)?)?;
+    let stamp = borrowed(py, stamp).ok_or(Stop::Fallback)?;
     let parsed = match stamp.cast_exact::<PyString>() {
         Ok(s) => s.to_str().ok().and_then(canonical_minute),
         Err(_) => None,
     };
-    let resp = level(&level(&doc, &k.http)?, &k.response)?;
-    let lw_api = level(&level(&doc, &k.logwarden)?, &k.api)?;
-    let use_ = level(&level(&doc, &k.gen_ai)?, &k.usage)?;
-    let src = level(&doc, &k.source)?;
-    let status = int_of(leaf(&resp, &k.status_code)?)?;
-    let floats = [
-        float_of(leaf(&resp, &k.bytes)?)?,
-        float_of(leaf(&use_, &k.input_tokens)?)?,
-        float_of(leaf(&use_, &k.output_tokens)?)?,
-        float_of(leaf(&lw_api, &k.latency_ms)?)?,
-    ];
-    let text = [
-        leaf(&lw_api, &k.route)?,
-        leaf(&level(&doc, &k.url)?, &k.path)?,
-        leaf(&level(&src, &k.geo)?, &k.country)?,
-        leaf(&level(&src, &k.asn)?, &k.number)?,
-        leaf(&level(&doc, &k.user_agent)?, &k.original)?,
-        leaf(&lw_api, &k.key_id)?,
-        leaf(&level(&doc, &k.user)?, &k.id)?,
-        leaf(&src, &k.ip)?,
-        leaf(&level(&doc, &k.org)?, &k.id)?,
-    ];
+    let [response] = k.http.pick(level(http)?)?;
+    let [status, bytes] = k.response.pick(level(response)?)?;
+    let [api] = k.logwarden.pick(level(lw)?)?;
+    let [latency, route, key_id] = k.api.pick(level(api)?)?;
+    let [usage] = k.gen_ai.pick(level(gen_ai)?)?;
+    let [input, output] = k.usage.pick(level(usage)?)?;
+    let source = level(source)?;
+    let [geo, asn, ip] = k.source.pick(source)?;
+    let [country] = k.geo.pick(level(geo)?)?;
+    let [number] = k.asn.pick(level(asn)?)?;
+    let [path] = k.url.pick(level(url)?)?;
+    let [original] = k.user_agent.pick(level(agent)?)?;
+    let [user_id] = k.id.pick(level(user)?)?;
+    let [org_id] = k.id.pick(level(org)?)?;
     Ok(Doc {
-        minute: parsed.ok_or(stamp),
-        status,
-        floats,
-        text,
+        minute: parsed.ok_or(stamp.as_ptr()),
+        status: int_of(borrowed(py, status))?,
+        floats: [
+            float_of(borrowed(py, bytes))?,
+            float_of(borrowed(py, input))?,
+            float_of(borrowed(py, output))?,
+            float_of(borrowed(py, latency))?,
+        ],
+        text: [
+            route, path, country, number, original, key_id, user_id, ip, org_id,
+        ],
     })
+}
+
+/// A text column, factorized as it is read (codes in order of first appearance, `None` -> -1; each distinct
+/// value's bit in the distinct-value sketches) while every value is `None` or an exact `str` without NUL,
+/// else the list of its values (Python factorizes it).
+struct TextColumn<'py> {
+    py: Python<'py>,
+    /// Code of each object seen (by address: every value outlives the read), so that a value the
+    /// normalizer's caches made once is hashed once.
+    by_object: HashMap<usize, i64, ahash::RandomState>,
+    /// Code of each distinct text (borrowed from `uniques`, which keeps it alive).
+    by_text: HashMap<&'py str, i64, ahash::RandomState>,
+    codes: Vec<i64>,
+    uniques: Vec<Bound<'py, PyAny>>,
+    bits: Vec<u32>,
+    /// Every value, once one is not coded here.
+    values: Option<Vec<Option<Bound<'py, PyAny>>>>,
+}
+
+impl<'py> TextColumn<'py> {
+    fn new(py: Python<'py>, n: usize) -> Self {
+        TextColumn {
+            py,
+            by_object: HashMap::with_capacity_and_hasher(64, ahash::RandomState::new()),
+            by_text: HashMap::with_capacity_and_hasher(64, ahash::RandomState::new()),
+            codes: Vec::with_capacity(n),
+            uniques: Vec::new(),
+            bits: Vec::new(),
+            values: None,
+        }
+    }
+
+    /// Add one value (null: absent).
+    fn push(&mut self, value: Ptr) {
+        let value = borrowed(self.py, value).filter(|v| !v.is_none());
+        if let Some(values) = &mut self.values {
+            values.push(value.map(|v| v.to_owned()));
+            return;
+        }
+        let Some(value) = value else {
+            self.codes.push(-1);
+            return;
+        };
+        let address = value.as_ptr() as usize;
+        if let Some(&code) = self.by_object.get(&address) {
+            self.codes.push(code);
+            return;
+        }
+        match self.code_of(value) {
+            Some(code) => {
+                self.by_object.insert(address, code);
+                self.codes.push(code);
+            }
+            None => {
+                let mut values: Vec<_> = self
+                    .codes
+                    .iter()
+                    .map(|&c| usize::try_from(c).ok().map(|c| self.uniques[c].clone()))
+                    .collect();
+                values.push(Some(value.to_owned()));
+                self.values = Some(values);
+            }
+        }
+    }
+
+    /// The code of a value not seen before as an object, or `None` when it is not coded here.
+    fn code_of(&mut self, value: Borrowed<'_, 'py, PyAny>) -> Option<i64> {
+        let string = value.cast_exact::<PyString>().ok()?;
+        // SAFETY: the UTF-8 text lives as long as its str; a new distinct one is kept in `uniques` (or, with
+        // a NUL, in `values`) below, so every key outlives its use (the map is dropped with the column).
+        let text: &'py str = unsafe { &*std::ptr::from_ref::<str>(string.to_str().ok()?) };
+        let next = self.uniques.len() as i64;
+        let code = *self.by_text.entry(text).or_insert(next);
+        if code == next {
+            if text.contains('\0') {
+                return None; // pandas compares all-string columns as C strings
+            }
+            self.uniques.push(value.to_owned());
+            self.bits.push(sketch_bit(text));
+        }
+        Some(code)
+    }
+
+    /// `(None, (codes, distinct values, their sketch bits))` or `(values, None)` for the output.
+    fn output(self) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let py = self.py;
+        match self.values {
+            Some(values) => Ok((
+                PyList::new(py, values)?.into_any(),
+                py.None().into_bound(py),
+            )),
+            None => {
+                let coded = (
+                    bytes_of(
+                        py,
+                        self.codes.len(),
+                        self.codes.iter().map(|v| v.to_ne_bytes()),
+                    )?,
+                    PyList::new(py, self.uniques)?,
+                    bytes_of(
+                        py,
+                        self.bits.len(),
+                        self.bits.iter().map(|v| v.to_ne_bytes()),
+                    )?,
+                );
+                Ok((
+                    py.None().into_bound(py),
+                    coded.into_pyobject(py)?.into_any(),
+                ))
+            }
+        }
+    }
 }
 
 /// A bytearray of the values' native-endian bytes.
@@ -321,29 +452,28 @@ fn bytes_of<'py, const W: usize>(
 /// The columns of a batch (see the module documentation), or `Stop`.
 fn read<'py>(docs: &Bound<'py, PyList>) -> Result<Bound<'py, PyTuple>, Stop> {
     let py = docs.py();
-    let keys = Keys::new(py);
+    let keys = Keys::new(py)?;
     let n = docs.len();
     let mut ints: [Vec<i64>; 2] = std::array::from_fn(|_| Vec::with_capacity(n));
     let mut floats: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
-    let mut text: [Vec<Option<Bound<'py, PyAny>>>; TEXT] =
-        std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut text: [TextColumn<'py>; TEXT] = std::array::from_fn(|_| TextColumn::new(py, n));
     let odd = PyList::empty(py);
     let mut skipped: Vec<usize> = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
-        let doc = match read_doc(doc, &keys) {
+        let doc = match read_doc(py, doc.as_ptr(), &keys) {
             Ok(doc) => doc,
             Err(Stop::Fallback) => {
                 skipped.push(i); // read by Python; zeros and None here
                 ints.iter_mut().for_each(|c| c.push(0));
                 floats.iter_mut().for_each(|c| c.push(0.0));
-                text.iter_mut().for_each(|c| c.push(None));
+                text.iter_mut().for_each(|c| c.push(ptr::null_mut()));
                 continue;
             }
             Err(err) => return Err(err),
         };
         ints[0].push(*doc.minute.as_ref().unwrap_or(&0));
         if let Err(stamp) = doc.minute {
-            odd.append((i, stamp))?;
+            odd.append((i, borrowed(py, stamp)))?;
         }
         ints[1].push(doc.status);
         for (column, value) in floats.iter_mut().zip(doc.floats) {
@@ -366,22 +496,10 @@ fn read<'py>(docs: &Bound<'py, PyList>) -> Result<Bound<'py, PyTuple>, Stop> {
     )?;
     let columns = PyList::empty(py);
     let codes = PyList::empty(py);
-    for column in &text {
-        match factorize(column) {
-            Some((c, firsts, bits)) => {
-                let uniques = PyList::new(py, firsts.iter().map(|&i| &column[i]))?;
-                codes.append((
-                    bytes_of(py, c.len(), c.iter().map(|v| v.to_ne_bytes()))?,
-                    uniques,
-                    bytes_of(py, bits.len(), bits.iter().map(|v| v.to_ne_bytes()))?,
-                ))?;
-                columns.append(py.None())?; // Python builds it from the codes
-            }
-            None => {
-                codes.append(py.None())?;
-                columns.append(PyList::new(py, column)?)?;
-            }
-        }
+    for column in text {
+        let (values, coded) = column.output()?;
+        columns.append(values)?;
+        codes.append(coded)?;
     }
     Ok(PyTuple::new(
         py,

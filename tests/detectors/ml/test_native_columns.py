@@ -206,6 +206,79 @@ def test_skipped_documents_read_in_python_give_the_reference_columns(edits: list
         assert not isinstance(got, EventColumns)
 
 
+class _Key(str):
+    """A str subclass key: ``dict.get`` finds it by the str's hash and ``==``; the extension leaves it to Python."""
+
+
+def _fresh(text: str) -> str:
+    """An equal str that is not the same object (nor the interned one)."""
+    return "".join(list(text))
+
+
+def _rekey(doc: dict[str, Any], path: tuple[str, ...], depth: int, form: str) -> dict[str, Any]:
+    """``doc`` with the key ``path[depth]`` (at most the leaf's) written in another ``form`` (copied levels)."""
+    depth = min(depth, len(path) - 1)
+    out = dict(doc)
+    level = out
+    for key in path[:depth]:
+        inner = level.get(key)
+        if not isinstance(inner, dict):
+            return out
+        level[key] = dict(inner)
+        level = level[key]
+    if path[depth] in level:
+        value = level.pop(path[depth])
+        level[_fresh(path[depth]) if form == "equal" else _Key(path[depth])] = value
+    return out
+
+
+def _extra(doc: dict[str, Any], path: tuple[str, ...], depth: int, key: Any) -> dict[str, Any]:
+    """``doc`` with one more member of key ``key`` (value 1) in the level above ``path[depth]`` (copied levels)."""
+    out = dict(doc)
+    level = out
+    for name in path[: min(depth, len(path) - 1)]:
+        inner = level.get(name)
+        if not isinstance(inner, dict):
+            return out
+        level[name] = dict(inner)
+        level = level[name]
+    level[key] = 1
+    return out
+
+
+def _fresh_texts(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with every str value a new object (the normalizer's caches share them)."""
+    return {k: _fresh_texts(v) if type(v) is dict else _fresh(v) if type(v) is str else v for k, v in doc.items()}
+
+
+@needs_native
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 19), st.sampled_from(PATHS), st.integers(0, 2),
+                          st.sampled_from(["equal", "subclass"])), max_size=6),
+       st.lists(st.tuples(st.integers(0, 19), st.sampled_from(PATHS), st.integers(0, 2),
+                          st.sampled_from([7, None, ("http",), 2.5, "extra", "@timestamp "])), max_size=4),
+       st.lists(st.integers(0, 19), max_size=20))  # fmt: skip
+def test_keys_match_as_dict_get_matches_them(renames: list[Any], extras: list[Any], fresh: list[int]) -> None:
+    """The extension finds members by one walk over each level: keys equal to the wanted ones but not the same
+    object, keys of a str subclass (left to Python), keys of other types, text values equal but not shared: the
+    reference columns and pandas' codes."""
+    data: list[Any] = docs(10, ("key_leak",))[:20]
+    for at, path, depth, form in renames:
+        data[at] = _rekey(data[at], path, depth, form)
+    for at, path, depth, key in extras:
+        data[at] = _extra(data[at], path, depth, key)
+    for at in fresh:
+        data[at] = _fresh_texts(data[at])
+    cols = columns_from_docs(data)
+    _same(cols, columns_from_docs_reference(data))
+    _check_factorized(cols)
+    native = native_columns.read(data, epoch_minute)
+    subclassed = {at for at, _, _, form in renames if form == "subclass"}
+    other_keys = {at for at, _, _, key in extras if not isinstance(key, str)}
+    assert native is not None
+    assert set(native[4].tolist()) <= subclassed | other_keys  # equal keys and extra str keys are read natively
+
+
 @needs_native
 def test_a_batch_the_extension_cannot_read_at_all_runs_in_python() -> None:
     base = docs(10)[:5]
