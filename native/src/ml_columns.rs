@@ -3,8 +3,9 @@
 //!
 //! One pass over a list of ECS documents reads the fields `columns_from_docs` reads. A document this path
 //! does not reproduce exactly is skipped (its index is returned; Python reads it): a document or an
-//! intermediate level that is present but not an exact `dict`, a missing `@timestamp`, a number that is
-//! not an exact `int` (in the i64 range) or, for the float columns, an exact `float` or such an `int`.
+//! intermediate level that is present but not an exact `dict`, a key there that is not an exact `str`
+//! (`dict.get` would call its `__eq__`), a missing `@timestamp`, a number that is not an exact `int` (in the
+//! i64 range) or, for the float columns, an exact `float` or such an `int`.
 //! Timestamps are parsed here only in the normalized form `YYYY-MM-DDTHH:MM:SS.mmmZ` (ASCII, a valid date
 //! and time of day: the reference reads only the first 16 characters); any other value is handed back with
 //! its position for Python's `epoch_minute`. Text columns are returned as their factorization (codes in
@@ -12,6 +13,10 @@
 //! exact `str` without NUL (what `pandas.factorize` codes the same way), with each distinct value's bit in
 //! the distinct-value sketches (`sketch.bits_of`: a bit from zlib's CRC-32 of its UTF-8): else as the list
 //! of values, and Python factorizes that column.
+//!
+//! Cost: each level of a document is walked once (`PyDict_Next`) for the members read there, instead of one
+//! lookup per member, and each text value is coded by its object first (the normalizer's caches share the
+//! objects of repeated values) before its text is hashed: 7,891 -> 7,082 instructions per document.
 
 use std::collections::HashMap;
 use std::ptr;
