@@ -310,6 +310,16 @@ fn remove(py: Python<'_>, agg: &mut Agg, item: &Item) -> PyResult<()> {
     Ok(())
 }
 
+/// An aggregate as Python sees it: None, the count, a copy of the counts per value, or `(total, negative)`.
+fn agg_state(py: Python<'_>, agg: Option<&Agg>) -> PyResult<Py<PyAny>> {
+    Ok(match agg {
+        None => py.None(),
+        Some(Agg::Count(n)) => n.into_pyobject(py)?.into_any().unbind(),
+        Some(Agg::Distinct(counts)) => counts.bind(py).copy()?.into_any().unbind(),
+        Some(Agg::Sum { total, negative }) => (*total, *negative).into_pyobject(py)?.into_any().unbind(),
+    })
+}
+
 /// The state of one group (`_Slide` of `corr_window.py`).
 #[pyclass(module = "ingest._native")]
 pub struct SlideGroup {
@@ -343,6 +353,21 @@ impl SlideGroup {
     #[getter]
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         item_list(py, &self.items, 0, self.items.len())
+    }
+
+    /// `(lo, window, everything, open_start, open_until, claimed)`, the aggregates as `agg_state` gives them
+    /// (for tests comparing the state with the Python one's).
+    #[getter]
+    #[allow(clippy::type_complexity)]
+    fn state(&self, py: Python<'_>) -> PyResult<(usize, Py<PyAny>, Py<PyAny>, f64, f64, f64)> {
+        Ok((
+            self.lo,
+            agg_state(py, self.window.as_ref())?,
+            agg_state(py, self.everything.as_ref())?,
+            self.open_start,
+            self.open_until,
+            self.claimed,
+        ))
     }
 
     /// The open detection (None when there is none).
