@@ -316,7 +316,9 @@ fn agg_state(py: Python<'_>, agg: Option<&Agg>) -> PyResult<Py<PyAny>> {
         None => py.None(),
         Some(Agg::Count(n)) => n.into_pyobject(py)?.into_any().unbind(),
         Some(Agg::Distinct(counts)) => counts.bind(py).copy()?.into_any().unbind(),
-        Some(Agg::Sum { total, negative }) => (*total, *negative).into_pyobject(py)?.into_any().unbind(),
+        Some(Agg::Sum { total, negative }) => {
+            (*total, *negative).into_pyobject(py)?.into_any().unbind()
+        }
     })
 }
 

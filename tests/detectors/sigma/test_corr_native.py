@@ -67,7 +67,7 @@ def outcome(call: Any) -> Any:
     """What a call returns, or the type of what it raises."""
     try:
         return ("ok", snapshot(call()))
-    except Exception as exc:  # noqa: BLE001 (compared between the two implementations)
+    except Exception as exc:  # compared between the two implementations
         return ("raised", type(exc))
 
 
@@ -153,7 +153,9 @@ def test_the_native_correlator_is_the_python_one(
             doc = document(rule_id, group, text, number, shape)
             hits = [Hit(rule_id, T0 + t, iso(T0 + t), f"e{n}", FieldView.of(doc), risk) for _ in range(2)]
             watermark = T0 + newest - lateness
-            got = [outcome(lambda c=c, h=h: c.add(h, watermark)) for c, h in zip((python, native), hits, strict=True)]
+            got = [
+                outcome(lambda c=c, h=h, w=watermark: c.add(h, w)) for c, h in zip((python, native), hits, strict=True)
+            ]
             assert got[0] == got[1]
             assert hits[0].doc == hits[1].doc  # the same fields read into the view
         elif s[0] == "expire":
