@@ -14,8 +14,10 @@ correlations see late events), of the engine without the index,
 of the single-event rules alone (no correlation, so no event-time work), and of the baseline measured in
 the same run (iterating the events and reading one field each, the floor of any per-event work); the
 median and worst per-rule p99 evaluation time (each rule's predicate timed over every event, reading its
-own fields); state memory per correlation group (tracemalloc). The input events are frozen out of the
-garbage collector (``gc.freeze``): they are the data set, not engine state. Figures only.
+own fields); state memory per correlation group (tracemalloc: Python allocations only, so the state of the
+native sliding correlators, Rust memory, is not counted; ``LOGWARDEN_NATIVE=0`` gives the Python figure).
+The input events are frozen out of the garbage collector (``gc.freeze``): they are the data set, not engine
+state. Figures only.
 """
 
 from __future__ import annotations
@@ -287,7 +289,8 @@ def main() -> None:
     for i in range(0, len(events), 1000):
         engine.process(events[i : i + 1000])
     state_files = [
-        tracemalloc.Filter(True, f"*{name}") for name in ("corr_base.py", "corr_window.py", "corr_custom.py")
+        tracemalloc.Filter(True, f"*{name}")
+        for name in ("corr_base.py", "corr_window.py", "corr_custom.py", "corr_native.py")
     ]
     state = sum(s.size for s in tracemalloc.take_snapshot().filter_traces(state_files).statistics("filename"))
     tracemalloc.stop()

@@ -21,7 +21,8 @@ from detectors.detection import Detection, detection_id
 from detectors.sigma.aggregates import is_eager
 from detectors.sigma.corr_base import Correlator, Hit, Limits
 from detectors.sigma.corr_custom import AbsenceCorrelator, FirstSeenCorrelator
-from detectors.sigma.corr_window import SlidingCorrelator, TumblingCorrelator
+from detectors.sigma.corr_native import sliding
+from detectors.sigma.corr_window import TumblingCorrelator
 from detectors.sigma.fields import FieldView, first_value, nest
 from detectors.sigma.index import RuleIndex
 from detectors.sigma.rules import CorrelationRule, DetectionRule, RuleMeta, RuleSet
@@ -46,7 +47,7 @@ def make_correlator(rule: CorrelationRule, limits: Limits) -> Correlator:
         return AbsenceCorrelator(rule, limits)
     if rule.type == "first_seen":
         return FirstSeenCorrelator(rule, limits)
-    return SlidingCorrelator(rule, limits) if is_eager(rule) else TumblingCorrelator(rule, limits)
+    return sliding(rule, limits) if is_eager(rule) else TumblingCorrelator(rule, limits)
 
 
 @dataclass

@@ -37,6 +37,7 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+mod corr_window;
 mod ml_columns;
 mod rule_mask;
 
@@ -1620,6 +1621,8 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(document_id, m)?)?;
     m.add_function(wrap_pyfunction!(ml_columns::ml_columns, m)?)?;
     m.add_class::<rule_mask::RuleMask>()?;
+    m.add_class::<corr_window::SlidingWindows>()?;
+    m.add_class::<corr_window::SlideGroup>()?;
     m.add("ABI_VERSION", 1)?;
     Ok(())
 }

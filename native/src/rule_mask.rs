@@ -42,42 +42,57 @@ type FieldSpec<'py> = (
     Bound<'py, PyAny>,
 );
 
-impl RuleMask {
-    /// The value at the end of `parts` when every level on the way is an exact dict (`None` otherwise).
-    fn walk<'py>(
-        raw: &Bound<'py, PyDict>,
-        parts: &[Py<PyString>],
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let py = raw.py();
-        let Some((last, path)) = parts.split_last() else {
-            return Ok(None);
-        };
-        let mut node = raw.clone();
-        for part in path {
-            match node.get_item(part.bind(py))? {
-                Some(child) => match child.cast_into_exact::<PyDict>() {
-                    Ok(child) => node = child,
-                    Err(_) => return Ok(None),
-                },
-                None => return Ok(None),
-            }
+/// The value at the end of `parts` when every level on the way is an exact dict (`None` otherwise).
+fn walk<'py>(
+    raw: &Bound<'py, PyDict>,
+    parts: &[Py<PyString>],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = raw.py();
+    let Some((last, path)) = parts.split_last() else {
+        return Ok(None);
+    };
+    let mut node = raw.clone();
+    for part in path {
+        match node.get_item(part.bind(py))? {
+            Some(child) => match child.cast_into_exact::<PyDict>() {
+                Ok(child) => node = child,
+                Err(_) => return Ok(None),
+            },
+            None => return Ok(None),
         }
-        node.get_item(last.bind(py))
     }
+    node.get_item(last.bind(py))
+}
 
-    /// The values of a field, as its getter gives them.
-    fn values<'py>(field: &Field, raw: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = raw.py();
-        if let Ok(doc) = raw.cast_exact::<PyDict>() {
-            match Self::walk(doc, &field.parts)? {
-                Some(value) if value.is_exact_instance_of::<PyList>() => return Ok(value),
-                Some(value) => return Ok(PyList::new(py, [value])?.into_any()),
-                None if field.parts.len() == 1 => return Ok(PyList::empty(py).into_any()),
-                None => {}
-            }
+/// The values of the field split into `parts` in the document `raw`, as its Python `getter`
+/// (`detectors.sigma.fields.field_getter`) gives them: walked here through exact dicts, else the getter.
+pub(crate) fn field_values<'py>(
+    parts: &[Py<PyString>],
+    getter: &Py<PyAny>,
+    raw: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = raw.py();
+    if let Ok(doc) = raw.cast_exact::<PyDict>() {
+        match walk(doc, parts)? {
+            Some(value) if value.is_exact_instance_of::<PyList>() => return Ok(value),
+            Some(value) => return Ok(PyList::new(py, [value])?.into_any()),
+            None if parts.len() == 1 => return Ok(PyList::empty(py).into_any()),
+            None => {}
         }
-        field.getter.bind(py).call1((raw,))
     }
+    getter.bind(py).call1((raw,))
+}
+
+/// A dotted field name as interned parts.
+pub(crate) fn split_name(
+    py: Python<'_>,
+    name: &Bound<'_, PyString>,
+) -> PyResult<Vec<Py<PyString>>> {
+    Ok(name
+        .to_str()?
+        .split('.')
+        .map(|p| PyString::intern(py, p).unbind())
+        .collect())
 }
 
 #[pymethods]
@@ -92,12 +107,8 @@ impl RuleMask {
     ) -> PyResult<Self> {
         let mut out = Vec::with_capacity(fields.len());
         for (name, getter, memo, mask_of, need) in fields {
-            let text = name.to_str()?.to_owned();
             out.push(Field {
-                parts: text
-                    .split('.')
-                    .map(|p| PyString::intern(py, p).unbind())
-                    .collect(),
+                parts: split_name(py, &name)?,
                 name: name.unbind(),
                 getter: getter.unbind(),
                 memo: memo.unbind(),
@@ -128,7 +139,7 @@ impl RuleMask {
             {
                 continue;
             }
-            let values = Self::values(field, &raw)?;
+            let values = field_values(&field.parts, &field.getter, &raw)?;
             view.set_item(field.name.bind(py), &values)?;
             let mut remembered = None;
             let single = match values.cast_exact::<PyList>() {

@@ -229,8 +229,10 @@ def test_late_events_give_the_detections_of_a_recount_of_every_window(
     def detections() -> list[Any]:
         return [(d.id, d.group, d.first_seen, d.last_seen, d.event_count, d.event_ids) for d in kit.run(ruleset, docs)]
 
-    fast = detections()
+    fast = detections()  # the native correlator when the extension is built
     with pytest.MonkeyPatch.context() as patch:  # undone after each example
+        patch.setenv("LOGWARDEN_NATIVE", "0")  # the Python one, then the recount
+        assert fast == detections()
         patch.setattr(SlidingCorrelator, "_check", _recount_every_window)
         assert fast == detections()
 
@@ -274,8 +276,10 @@ def test_the_running_window_equals_a_recount_across_late_events_and_cuts(
             for d in kit.run(ruleset, docs, limits=limits, lateness_s=20)
         ]
 
-    fast = detections()
+    fast = detections()  # the native correlator when the extension is built
     with pytest.MonkeyPatch.context() as patch:  # undone after each example
+        patch.setenv("LOGWARDEN_NATIVE", "0")  # the Python one, then the recount
+        assert fast == detections()
         patch.setattr(SlidingCorrelator, "_check_newest", _recount_newest_window)
         assert fast == detections()
 
