@@ -14,8 +14,9 @@ correlations see late events), of the engine without the index,
 of the single-event rules alone (no correlation, so no event-time work), and of the baseline measured in
 the same run (iterating the events and reading one field each, the floor of any per-event work); the
 median and worst per-rule p99 evaluation time (each rule's predicate timed over every event, reading its
-own fields); state memory per correlation group (tracemalloc: Python allocations only, so the state of the
-native sliding correlators, Rust memory, is not counted; ``LOGWARDEN_NATIVE=0`` gives the Python figure).
+own fields); state memory per correlation group (tracemalloc for the Python allocations of the correlators'
+modules, plus what the native sliding correlators hold outside Python objects: ``SlideGroup.heap_bytes``;
+``LOGWARDEN_NATIVE=0`` gives the Python correlators' figure).
 The input events are frozen out of the garbage collector (``gc.freeze``): they are the data set, not engine
 state. Figures only.
 """
@@ -38,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from detectors.sigma.corr_native import NativeSlidingCorrelator
 from detectors.sigma.engine import RuleEngine
 from detectors.sigma.fields import FieldView
 from detectors.sigma.loader import load_rules
@@ -243,6 +245,16 @@ def retained_items(engine: RuleEngine) -> int:
     return total
 
 
+def native_state_bytes(engine: RuleEngine) -> int:
+    """Bytes of the native correlators' group state that ``tracemalloc`` does not see (``SlideGroup.heap_bytes``:
+    the items' buffers and the dicts of distinct values they allocate)."""
+    total = 0
+    for correlator in engine.correlators:
+        if isinstance(correlator, NativeSlidingCorrelator):
+            total += sum(state.heap_bytes for _, state in correlator.groups.items())
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
@@ -294,6 +306,7 @@ def main() -> None:
     ]
     state = sum(s.size for s in tracemalloc.take_snapshot().filter_traces(state_files).statistics("filename"))
     tracemalloc.stop()
+    state += native_state_bytes(engine)
     groups = max(engine.group_count, 1)
     matches = engine.stats.matches
 

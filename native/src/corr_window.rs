@@ -377,6 +377,23 @@ impl SlideGroup {
     fn open(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         self.open.as_ref().map(|d| d.clone_ref(py))
     }
+
+    /// Bytes of the group's state outside its Python object (which `tracemalloc` sees): the items' buffer
+    /// (its capacity) and the dicts of distinct values (`__sizeof__`). The objects an item refers to
+    /// (timestamps, ids, values) belong to the events.
+    #[getter]
+    fn heap_bytes(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut total = self.items.capacity() * std::mem::size_of::<Item>();
+        for agg in [&self.window, &self.everything].into_iter().flatten() {
+            if let Agg::Distinct(values) = agg {
+                total += values
+                    .bind(py)
+                    .call_method0("__sizeof__")?
+                    .extract::<usize>()?;
+            }
+        }
+        Ok(total)
+    }
 }
 
 impl SlideGroup {

@@ -183,3 +183,19 @@ def test_an_integer_beyond_the_float_range_is_refused_before_the_state_changes()
     with pytest.raises(OverflowError):
         native.add(hit, -math.inf)
     assert state(native) == ([], 0, 0, 0)
+
+
+def test_heap_bytes_count_the_items_and_the_distinct_values() -> None:
+    """``SlideGroup.heap_bytes`` (what the rules benchmark adds to tracemalloc's figure) grows with the items a
+    group holds and, for value_count, with its dicts of distinct values."""
+    sizes: dict[str, list[int]] = {}
+    for kind in ("event_count", "value_count"):
+        native = sliding(make_rule(kind, "gte", 1000, 3600.0), Limits(), native=True)
+        sizes[kind] = []
+        for i in range(40):
+            doc = document("a", "g", f"v{i}", 1, "nested")
+            native.add(Hit("a", T0 + i, iso(T0 + i), f"e{i}", FieldView.of(doc)), -math.inf)
+            sizes[kind].append(sum(group.heap_bytes for _, group in native.groups.items()))  # type: ignore[attr-defined]
+    for kind, grown in sizes.items():
+        assert grown == sorted(grown) and grown[-1] >= 40 * 48, kind  # 48 bytes an item, at least
+    assert sizes["value_count"][-1] > sizes["event_count"][-1]  # 40 distinct values
