@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from detectors.ml.features.columns import ENTITY_FIELDS, EventColumns
 from detectors.ml.features.entity_state import EntityTable, group_events
+from detectors.ml.features.hop_windows import hop_windows
 from detectors.ml.features.sketch import Factorized, bits_of, distinct
 
 Matrix = npt.NDArray[np.float64]
@@ -349,18 +350,15 @@ class EntityBehaviour:
 
     def _hop_features(self, b: int, rows_of: dict[str, IntArray], n: int) -> _Hop:
         """Window, first-seen and deviation features of every row of hop ``b`` (context columns left 0)."""
-        g = _Gathered.of([(self.tables[etype], rows) for etype, rows in rows_of.items()], n)
         windows = self.config.windows
+        g = hop_windows([self.tables[etype] for etype in rows_of], list(rows_of.values()), b,
+                        tuple(w // self.hop for w in windows), self.hop, self._offhours)  # fmt: skip
         X = np.zeros((n, len(self.feature_names)))
-        hop_sketch: U32 = np.zeros((n, len(SKETCHES)), np.uint32)
-        linked, exact = np.zeros((n, len(CONTEXT_FEATURES))), np.ones(n, dtype=bool)
-        for i, w in enumerate(windows):
-            sums, night, sketch, p95 = self._window(b, w // self.hop, g.slot_bucket, g.sums, g.sketch, g.lat)
-            _window_columns(X[:, i * len(WINDOW_FEATURES) : (i + 1) * len(WINDOW_FEATURES)], sums, night, sketch, p95)
-            if i == 0:
-                hop_sketch = sketch
-            if i == len(windows) - 1:
-                linked, exact = _linked_columns(X[:, i * len(WINDOW_FEATURES) :], sums)
+        for i in range(len(windows)):
+            _window_columns(X[:, i * len(WINDOW_FEATURES) : (i + 1) * len(WINDOW_FEATURES)], g.sums[i], g.night[i],
+                            g.sketch[i], g.p95[i])  # fmt: skip
+        linked, exact = _linked_columns(X[:, (len(windows) - 1) * len(WINDOW_FEATURES) :], g.sums[-1])
+        hop_sketch = g.sketch[0]
         at = len(windows) * len(WINDOW_FEATURES)
         hop_vals = X[:, _HOP_VALUES]
         X[:, at] = g.first == b
