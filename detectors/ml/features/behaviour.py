@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from detectors.ml.features.columns import ENTITY_FIELDS, EventColumns
 from detectors.ml.features.entity_state import EntityTable, group_events
+from detectors.ml.features.hop_contexts import link_max, row_positions
 from detectors.ml.features.hop_windows import hop_windows
 from detectors.ml.features.sketch import Factorized, bits_of, distinct
 
@@ -398,32 +399,43 @@ class EntityBehaviour:
         its entity in hop ``b`` (a linked type's own rows: their own values)."""
         out = np.zeros((len(hop.X), len(CONTEXT_FEATURES)))
         types = list(self.tables)
-        pairs: dict[tuple[str, str], tuple[IntArray, IntArray]] = {}
+        settled_from = b - self.config.windows[-1] // self.hop
+        pos = {etype: row_positions(rows, at[etype][0], len(self.tables[etype])) for etype, rows in rows_of.items()}
+        none = np.zeros(0, dtype=np.int64)
         for linked in _LINKED:
             cols = [i for i, name in enumerate(CONTEXT_FEATURES) if _CONTEXT[name][0] == linked]
             if linked in at:
                 a, z = at[linked]
-                out[a:z, cols] = self._linked_at(linked, b, rows_of[linked], rows_of, at, hop)[0][:, cols]
+                own = hop.linked[a:z] if hop.exact[a:z].all() else self._linked_at(linked, b, rows_of[linked], rows_of,
+                                                                                   at, hop)[0]  # fmt: skip
+                out[a:z, cols] = own[:, cols]
             for etype in rows_of:
                 if etype == linked or linked not in self.tables:
                     continue
-                if (linked, etype) in pairs:  # the same pairs, the other way round
-                    lr, owner = pairs[linked, etype]
-                else:
-                    e, li = events[types.index(etype)], events[types.index(linked)]
-                    owner, lr = pairs[etype, linked] = _pairs(e, li, len(self.tables[linked]))
-                if not len(owner):
-                    continue
-                where, found = _positions(rows_of[etype], owner)
-                where += at[etype][0]
-                value, bit = self._linked_at(linked, b, lr, rows_of, at, hop)
-                if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up)
-                    seen = hop.seen[where, _SEEN_SKETCH[linked]]  # what the entity knew before
-                    settled = hop.first[where] <= b - self.config.windows[-1] // self.hop
-                    found &= ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # habits
-                for i in cols:
-                    np.maximum.at(out[:, i], where[found], value[found, i])
+                e, li = events[types.index(etype)], events[types.index(linked)]
+                left = link_max(e, li, pos[etype], pos.get(linked, none), hop.linked, hop.exact, hop.sketch,
+                                hop.seen, _SEEN_SKETCH[linked], np.array(cols, dtype=np.int64), etype != "org",
+                                hop.first, settled_from, _SEEN_BITS_MAX, out)  # fmt: skip
+                if left.any():  # linked entities without an exact row of the hop: computed again
+                    self._link_contexts(b, etype, linked, cols, e[left], li[left], rows_of, at, hop, out)
         return out
+
+    def _link_contexts(self, b: int, etype: str, linked: str, cols: list[int], e: IntArray, li: IntArray,
+                       rows_of: dict[str, IntArray], at: dict[str, tuple[int, int]], hop: _Hop, out: Matrix
+                       ) -> None:  # fmt: skip
+        """Raise the context columns ``cols`` of ``etype``'s rows by the events' links (``e``, ``li``: their rows)."""
+        owner, lr = _pairs(e, li, len(self.tables[linked]))
+        if not len(owner):
+            return
+        where, found = _positions(rows_of[etype], owner)
+        where += at[etype][0]
+        value, bit = self._linked_at(linked, b, lr, rows_of, at, hop)
+        if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up)
+            seen = hop.seen[where, _SEEN_SKETCH[linked]]  # what the entity knew before
+            settled = hop.first[where] <= b - self.config.windows[-1] // self.hop
+            found &= ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # habits
+        for i in cols:
+            np.maximum.at(out[:, i], where[found], value[found, i])
 
     def _linked_at(self, linked: str, b: int, lr: IntArray, rows_of: dict[str, IntArray],
                    at: dict[str, tuple[int, int]], hop: _Hop) -> tuple[Matrix, U32]:  # fmt: skip
