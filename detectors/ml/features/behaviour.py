@@ -473,17 +473,8 @@ class EntityBehaviour:
         return np.asarray(value, dtype=np.float64)
 
     def _learn(self, etype: str, batch: BehaviourRows, learn: BoolArray) -> None:
-        t, a = self.tables[etype], self.config.ewma_alpha
-        rows, x = batch._rows[learn], batch._hop[learn]
-        if not len(rows):
-            return
-        mean, var = t.ewma[rows, :, 0].astype(np.float64), t.ewma[rows, :, 1].astype(np.float64)
-        fresh = (t.n_obs[rows] == 0)[:, None]
-        diff = x - mean
-        t.ewma[rows, :, 0] = np.where(fresh, x, mean + a * diff)
-        t.ewma[rows, :, 1] = np.where(fresh, 0.0, (1.0 - a) * (var + a * diff * diff))
-        t.seen[rows] |= batch._sketch[learn]
-        t.n_obs[rows] += 1
+        rows, values, sketch = batch._rows[learn], batch._hop[learn], batch._sketch[learn]
+        self.tables[etype].learn(rows, values, sketch, self.config.ewma_alpha)
 
     def _maybe_evict(self) -> None:
         if self.closed_until < self._next_evict:

@@ -110,6 +110,12 @@ class EntityTable:
         pr, pb = (pr, pb) if ok.all() else (pr[ok], pb[ok])
         return np.asarray((pr << 32) | pb, dtype=np.int64)
 
+    def learn(self, rows: IntArray, values: F64, sketch: U32, alpha: float) -> None:
+        """Learn one hop of ``rows`` (distinct): EWMA baselines of ``values``, first-seen ``sketch``, hops learned."""
+        if len(rows):
+            _learn_rows(self.ewma, self.seen, self.n_obs, np.ascontiguousarray(rows, dtype=np.int64), values, sketch,
+                        alpha)  # fmt: skip
+
     def evict(self, before_bucket: int, keep_rows: IntArray) -> IntArray | None:
         """Drop entities last active before ``before_bucket`` (except ``keep_rows``).
 
@@ -170,6 +176,27 @@ def _add_slots(slot_bucket: npt.NDArray[np.int32], sums: F32, sketch: U32, lat: 
         lat[at[i]] = new_lat[i]
         last[pr[i]] = max(last[pr[i]], np.int32(pb[i]))
     return ok
+
+
+@jit()
+def _learn_rows(ewma: F32, seen: U32, n_obs: npt.NDArray[np.int32], rows: IntArray, values: F64, sketch: U32,
+                alpha: float) -> None:  # fmt: skip
+    """:meth:`EntityTable.learn`: a new entity's mean is its first value (variance 0); then the mean moves by
+    ``alpha`` of the difference and the variance to ``(1 - alpha) * (var + alpha * diff**2)``, in float64 (numpy's
+    order of operations), stored in float32."""
+    keep = 1.0 - alpha
+    for i in range(len(rows)):
+        r = rows[i]
+        fresh = n_obs[r] == 0
+        for j in range(values.shape[1]):
+            x = values[i, j]
+            mean, var = np.float64(ewma[r, j, 0]), np.float64(ewma[r, j, 1])
+            diff = x - mean
+            ewma[r, j, 0] = x if fresh else mean + alpha * diff
+            ewma[r, j, 1] = 0.0 if fresh else keep * (var + alpha * diff * diff)
+        for j in range(sketch.shape[1]):
+            seen[r, j] |= sketch[i, j]
+        n_obs[r] += 1
 
 
 def _flat(array: npt.NDArray[Any]) -> npt.NDArray[Any]:

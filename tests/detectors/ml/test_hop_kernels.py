@@ -149,3 +149,34 @@ def test_link_max_equals_numpy(seed: int, n_owner: int, n_linked: int, n_events:
     expected = [o >= 0 and li >= 0 and at[o] >= 0 and (w < 0 or not exact[w])
                 for o, li, w in zip(owner.tolist(), linked.tolist(), lw, strict=True)]  # fmt: skip
     assert left.tolist() == expected
+
+
+def _learn_reference(table: EntityTable, rows: Any, x: Any, sketch: Any, a: float) -> None:
+    """``EntityBehaviour._learn`` before it was compiled."""
+    mean, var = table.ewma[rows, :, 0].astype(np.float64), table.ewma[rows, :, 1].astype(np.float64)
+    fresh = (table.n_obs[rows] == 0)[:, None]
+    diff = x - mean
+    table.ewma[rows, :, 0] = np.where(fresh, x, mean + a * diff)
+    table.ewma[rows, :, 1] = np.where(fresh, 0.0, (1.0 - a) * (var + a * diff * diff))
+    table.seen[rows] |= sketch
+    table.n_obs[rows] += 1
+
+
+@SETTINGS
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.sampled_from([0.1, 0.3, 1.0 / 3.0]), st.booleans())
+def test_learn_equals_numpy(seed: int, n: int, alpha: float, special: bool) -> None:
+    rng = np.random.default_rng(seed)
+    got, want = (_table(rng, n, 4, 100, special) for _ in range(2))
+    for name in ("ewma", "seen", "n_obs"):
+        getattr(want, name)[:] = getattr(got, name)
+    rows = np.sort(rng.choice(n, size=rng.integers(0, n + 1), replace=False)).astype(np.int64)
+    x = rng.normal(size=(len(rows), B)) * 10.0 ** rng.integers(-3, 12, size=(len(rows), B))
+    if special:
+        x[rng.random(x.shape) < 0.1] = np.nan
+        x[rng.random(x.shape) < 0.1] = -0.0
+    sketch = rng.integers(0, 2**32, size=(len(rows), S), dtype=np.uint32)
+    got.learn(rows, x, sketch, alpha)
+    with np.errstate(invalid="ignore", over="ignore"):
+        _learn_reference(want, rows, x, sketch, alpha)
+    for name in ("ewma", "seen", "n_obs"):
+        _same(getattr(got, name), getattr(want, name), name)
