@@ -234,19 +234,52 @@ def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, status:
     rank[by_latency] = np.arange(n)
     key = (((rows + offsets[:-1, None]) * span + (bucket - b0)) << shift) | rank
     key = np.sort(key[rows >= 0])
-    event = by_latency[key & ((1 << shift) - 1)]
-    key >>= shift
-    starts, counts, label = _runs(key)
-    values = np.empty((len(starts), 2 + len(_STATUS) + amounts.shape[1]))
-    values[:, 0] = counts
-    kinds = np.bincount(label * 6 + _status_kind(status)[event], minlength=len(starts) * 6).reshape(-1, 6)
-    values[:, 1] = counts - kinds[:, 0]
-    values[:, 2:6] = kinds[:, 1:5]
-    values[:, 6:] = np.add.reduceat(np.take(amounts, event, axis=0), starts, axis=0)  # take: faster than [event]
-    words = np.take(np.ascontiguousarray(bits).view(np.uint64), event, axis=0)  # two sketches per word: half the work
-    sketch = np.bitwise_or.reduceat(words, starts, axis=0).view(np.uint32)
-    p95 = lat32[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
-    return _split(key[starts], span, b0, offsets, values, sketch, p95)
+    group, values, sketch, p95 = _aggregate(key, shift, by_latency, status, np.ascontiguousarray(amounts),
+                                            np.ascontiguousarray(bits), lat32)  # fmt: skip
+    return _split(group, span, b0, offsets, values, sketch, p95)
+
+
+@jit()
+def _aggregate(key: IntArray, shift: int, by_latency: npt.NDArray[np.intp], status: IntArray, amounts: F64,
+               bits: U32, lat32: F32) -> tuple[IntArray, F64, U32, F32]:  # fmt: skip
+    """The groups of sorted keys (group << ``shift`` | latency rank): each group's key and METRICS (requests, errors,
+    the counted statuses, the amounts summed in rank order from the first), sketch OR and p95 (the latency at rank
+    ``floor(0.95 * (count - 1))`` within the group)."""
+    n = len(key)
+    mask = (1 << shift) - 1
+    n_groups = 0
+    for i in range(n):
+        if i == 0 or key[i] >> shift != key[i - 1] >> shift:
+            n_groups += 1
+    n_amounts, n_bits = amounts.shape[1], bits.shape[1]
+    group = np.empty(n_groups, dtype=np.int64)
+    values = np.zeros((n_groups, 2 + len(_STATUS) + n_amounts))
+    sketch = np.zeros((n_groups, n_bits), dtype=np.uint32)
+    p95 = np.empty(n_groups, dtype=np.float32)
+    g, start = -1, 0
+    for i in range(n):
+        event = by_latency[key[i] & mask]
+        if i == 0 or key[i] >> shift != key[i - 1] >> shift:
+            g += 1
+            group[g], start = key[i] >> shift, i
+            for j in range(n_amounts):
+                values[g, 6 + j] = amounts[event, j]
+        else:
+            for j in range(n_amounts):
+                values[g, 6 + j] += amounts[event, j]
+        values[g, 0] += 1.0
+        code = status[event]
+        if code >= 400:
+            values[g, 1] += 1.0
+            for j in range(len(_STATUS)):
+                if code == _STATUS[j]:
+                    values[g, 2 + j] += 1.0
+        for j in range(n_bits):
+            sketch[g, j] |= bits[event, j]
+        if i == n - 1 or key[i + 1] >> shift != key[i] >> shift:  # the group's last event: its p95
+            count = i - start + 1
+            p95[g] = lat32[by_latency[key[start + np.int64(np.floor(0.95 * (count - 1)))] & mask]]
+    return group, values, sketch, p95
 
 
 def _group_in_latency_order(rows: IntArray, offsets: IntArray, bucket: IntArray, values: F64, latency: F64,
@@ -295,14 +328,6 @@ def _runs(key: IntArray) -> tuple[IntArray, IntArray, IntArray]:
 def _whole(amounts: F64) -> bool:
     """Whole numbers whose sums are exact in float64 in any order."""
     return bool(np.array_equal(amounts, np.trunc(amounts)) and float(np.abs(amounts).sum()) < 2.0**53)
-
-
-def _status_kind(status: IntArray) -> npt.NDArray[np.intp]:
-    """0 below 400, 1-4 the counted statuses (:data:`_STATUS`), 5 other errors."""
-    kind = np.where(status >= 400, 5, 0)
-    for i, code in enumerate(_STATUS, start=1):
-        kind[status == code] = i
-    return kind
 
 
 def _values(status: IntArray, amounts: F64) -> F64:

@@ -1,8 +1,10 @@
-"""The compiled hop closing (``hop_windows``, ``hop_contexts.link_max``) equals the numpy code it replaced.
+"""The compiled hop closing (``hop_windows``, ``hop_contexts.link_max``, ``EntityTable.learn``) and grouping
+(``entity_state._aggregate``) equal the numpy code they replaced.
 
 Random tables (several entity types, any slot buckets: inside, before and after the window, negative), sums past
 2**24, fractional, infinite and signed-zero amounts, NaN and signed-zero latencies, windows of several configs; random
-links with missing entities, rows absent from the hop, inexact linked rows and habits."""
+links with missing entities, rows absent from the hop, inexact linked rows and habits; groups of whole, signed-zero
+amounts, tied, NaN and signed-zero latencies, missing entities."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy.typing as npt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.ml.features.entity_state import EntityTable
+from detectors.ml.features.entity_state import EntityTable, _runs, _split, group_events
 from detectors.ml.features.hop_contexts import link_max, row_positions
 from detectors.ml.features.hop_windows import hop_windows
 
@@ -180,3 +182,55 @@ def test_learn_equals_numpy(seed: int, n: int, alpha: float, special: bool) -> N
         _learn_reference(want, rows, x, sketch, alpha)
     for name in ("ewma", "seen", "n_obs"):
         _same(getattr(got, name), getattr(want, name), name)
+
+
+def _group_reference(rows: Any, sizes: list[int], bucket: Any, status: Any, amounts: Any, latency: Any,
+                     bits: Any) -> list[Any]:  # fmt: skip
+    """``group_events``' whole-amounts path before its aggregation was compiled."""
+    n, b0 = len(bucket), int(bucket.min())
+    span = int(bucket.max()) - b0 + 1
+    offsets = np.array([0, *np.cumsum(sizes)], dtype=np.int64)
+    shift = n.bit_length()
+    lat32 = latency.astype(np.float32)
+    by_latency = np.argsort(lat32)
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_latency] = np.arange(n)
+    key = (((rows + offsets[:-1, None]) * span + (bucket - b0)) << shift) | rank
+    key = np.sort(key[rows >= 0])
+    event = by_latency[key & ((1 << shift) - 1)]
+    key >>= shift
+    starts, counts, label = _runs(key)
+    kind = np.where(status >= 400, 5, 0)
+    for i, code in enumerate((401, 403, 404, 429), start=1):
+        kind[status == code] = i
+    values = np.empty((len(starts), 6 + amounts.shape[1]))
+    values[:, 0] = counts
+    kinds = np.bincount(label * 6 + kind[event], minlength=len(starts) * 6).reshape(-1, 6)
+    values[:, 1] = counts - kinds[:, 0]
+    values[:, 2:6] = kinds[:, 1:5]
+    values[:, 6:] = np.add.reduceat(np.take(amounts, event, axis=0), starts, axis=0)
+    sketch = np.bitwise_or.reduceat(np.take(bits, event, axis=0), starts, axis=0)
+    p95 = lat32[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
+    return _split(key[starts], span, b0, offsets, values, sketch, p95)
+
+
+@SETTINGS
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(1, 20), min_size=1, max_size=4), st.integers(1, 300),
+       st.integers(1, 5), st.booleans())  # fmt: skip
+def test_grouping_equals_numpy(seed: int, sizes: list[int], n: int, span: int, special: bool) -> None:
+    rng = np.random.default_rng(seed)
+    rows = np.stack([rng.integers(-1, size, size=n) for size in sizes])
+    bucket = rng.integers(1000, 1000 + span, size=n)
+    status = rng.choice([200, 201, 301, 400, 401, 403, 404, 429, 500, 0], size=n)
+    amounts = np.round(rng.normal(size=(n, 3)) * 10.0 ** rng.integers(0, 9, size=(n, 3)))
+    latency = np.round(rng.gamma(2.0, 50.0, size=n), int(rng.integers(0, 3)))  # ties
+    if special:
+        amounts[rng.random(amounts.shape) < 0.1] = -0.0
+        latency[rng.random(n) < 0.1] = np.nan
+        latency[rng.random(n) < 0.1] = -0.0
+    bits = (np.uint32(1) << rng.integers(0, 32, size=(n, S)).astype(np.uint32)).astype(np.uint32)
+    got = group_events(rows, sizes, bucket, status, amounts, latency, bits)
+    want = _group_reference(rows, sizes, bucket, status, amounts, latency, bits)
+    for g, w in zip(got, want, strict=True):
+        for name, a, b in zip(("rows", "buckets", "sums", "sketch", "p95"), g, w, strict=True):
+            _same(np.asarray(a), np.asarray(b, dtype=np.asarray(a).dtype), name)
