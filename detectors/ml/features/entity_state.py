@@ -105,10 +105,8 @@ class EntityTable:
         """Add per-(row, bucket) aggregates (from :func:`group_events`); returns the pairs as ``row << 32 | bucket``."""
         if not len(pr):
             return np.zeros(0, dtype=np.int64)
-        flat = [_flat(self.slot_bucket), _flat(self.sums), _flat(self.sketch), _flat(self.lat)]
-        ok = _add_slots(*flat, self.last, pr, pb, sums, sketch, p95, self.slots)
-        pr, pb = (pr, pb) if ok.all() else (pr[ok], pb[ok])
-        return np.asarray((pr << 32) | pb, dtype=np.int64)
+        return np.asarray(_add_table_slots(self.slot_bucket, self.sums, self.sketch, self.lat, self.last, pr, pb, sums,
+                                           sketch, p95), dtype=np.int64)  # fmt: skip
 
     def learn(self, rows: IntArray, values: F64, sketch: U32, alpha: float) -> None:
         """Learn one hop of ``rows`` (distinct): EWMA baselines of ``values``, first-seen ``sketch``, hops learned."""
@@ -199,9 +197,24 @@ def _learn_rows(ewma: F32, seen: U32, n_obs: npt.NDArray[np.int32], rows: IntArr
         n_obs[r] += 1
 
 
-def _flat(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """A view with the first two axes (row, slot) merged (raises rather than copy: writes must reach the table)."""
-    return np.reshape(array, (-1, *array.shape[2:]), copy=False)
+@jit()
+def _add_table_slots(slot_bucket: npt.NDArray[np.int32], sums: F32, sketch: U32, lat: F32,
+                     last: npt.NDArray[np.int32], pr: IntArray, pb: IntArray, group_sums: F64, group_sketch: U32,
+                     p95: npt.NDArray[np.floating[Any]]) -> IntArray:  # fmt: skip
+    """:func:`_add_slots` on a table's (row, slot) arrays, seen flat (views: the writes reach the table); returns
+    the added groups as ``row << 32 | bucket``."""
+    rows, k = slot_bucket.shape
+    flat_sums = sums.reshape(rows * k, sums.shape[2])
+    flat_sketch = sketch.reshape(rows * k, sketch.shape[2])
+    ok = _add_slots(slot_bucket.reshape(rows * k), flat_sums, flat_sketch, lat.reshape(rows * k), last, pr, pb,
+                    group_sums, group_sketch, p95, k)  # fmt: skip
+    pairs = np.empty(ok.sum(), dtype=np.int64)
+    j = 0
+    for i in range(len(ok)):
+        if ok[i]:
+            pairs[j] = (pr[i] << 32) | pb[i]
+            j += 1
+    return pairs
 
 
 Groups = tuple[IntArray, IntArray, F64, U32, npt.NDArray[np.floating[Any]]]
