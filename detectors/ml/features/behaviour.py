@@ -88,18 +88,6 @@ def _sorted_unique(values: IntArray) -> IntArray:
     return values[first]
 
 
-def _or_slots(sketch: U32, inside: BoolArray) -> U32:
-    """OR of the (rows, slots, sketches) sketches over the slots ``inside`` (rows, slots) the window.
-
-    Two sketches per 64-bit word, slots outermost so each OR runs over every row at once."""
-    if sketch.shape[2] % 2:
-        return np.asarray(np.bitwise_or.reduce(np.where(inside[:, :, None], sketch, np.uint32(0)), axis=1), np.uint32)
-    words = sketch.view(np.uint64).transpose(1, 0, 2)
-    masked = np.empty(words.shape, dtype=np.uint64)
-    np.bitwise_and(words, (-inside.astype(np.int64)).view(np.uint64).T[:, :, None], out=masked)
-    return np.asarray(np.bitwise_or.reduce(masked, axis=0).view(np.uint32), dtype=np.uint32)
-
-
 @dataclass(frozen=True)
 class BehaviourConfig:
     """Windows in minutes (the first is the hop; each a multiple of it), entity types, history settings."""
@@ -142,37 +130,6 @@ class BehaviourRows:
     _rows: npt.NDArray[np.int64] = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
     _hop: Matrix = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     _sketch: U32 = field(repr=False, default_factory=lambda: np.zeros((0, 0), np.uint32))
-
-
-_GATHERED: Final = ("slot_bucket", "sums", "lat", "sketch", "seen", "ewma", "n_obs", "first")
-
-
-@dataclass
-class _Gathered:
-    """Some rows of several entity tables, stacked (the arrays of :data:`_GATHERED`)."""
-
-    slot_bucket: npt.NDArray[np.int32]
-    sums: npt.NDArray[np.float32]
-    lat: npt.NDArray[np.float32]
-    sketch: U32
-    seen: U32
-    ewma: npt.NDArray[np.float32]
-    n_obs: npt.NDArray[np.int32]
-    first: npt.NDArray[np.int32]
-
-    @classmethod
-    def of(cls, parts: list[tuple[EntityTable, IntArray]], n: int) -> _Gathered:
-        """Gather ``rows`` of each table, in order, into one array per field."""
-        arrays = {}
-        for name in _GATHERED:
-            like = getattr(parts[0][0], name)
-            out = np.empty((n, *like.shape[1:]), dtype=like.dtype)
-            start = 0
-            for table, rows in parts:
-                np.take(getattr(table, name), rows, axis=0, out=out[start : start + len(rows)], mode="clip")
-                start += len(rows)
-            arrays[name] = out
-        return cls(**arrays)
 
 
 @dataclass
@@ -317,7 +274,7 @@ class EntityBehaviour:
         events = self._take_events(before)
         out: list[BehaviourRows] = []
         for b in sorted(by_bucket):
-            out += self._close_hop(b, by_bucket[b], events[:, events[-1] == b], decide)
+            out += self._close_hop(b, by_bucket[b], np.ascontiguousarray(events[:, events[-1] == b]), decide)
         self.closed_until = before
         self._maybe_evict()
         return out
@@ -373,25 +330,6 @@ class EntityBehaviour:
         usual = mean.copy()
         usual[:, _EXPM1] = np.expm1(usual[:, _EXPM1])
         return _Hop(X, hop_vals, hop_sketch, usual, g.n_obs, linked, exact, g.seen, g.first)
-
-    def _window(self, b: int, hops: int, sb: npt.NDArray[np.int32], sums: npt.NDArray[np.float32], sketch: U32,
-                lat: npt.NDArray[np.float32]) -> tuple[Matrix, Matrix, U32, npt.NDArray[np.float32]]:  # fmt: skip
-        """Sums, off-hours requests, sketches and latency p95 over the ``hops`` hops ending with ``b``, from the
-        gathered slots (``sb``: the bucket each holds)."""
-        if hops == 1:  # one slot: read it directly
-            slot = b % self.slots
-            here = sb[:, slot] == b
-            hop_sums = np.where(here[:, None], sums[:, slot], 0.0).astype(np.float64)
-            night = np.where(here & self._offhours[(b * self.hop // 60) % 24], hop_sums[:, 0], 0.0)
-            hop_sketch = np.where(here[:, None], sketch[:, slot], np.uint32(0))
-            return hop_sums, night, hop_sketch, np.where(here, lat[:, slot], 0.0)
-        inside = (sb > b - hops) & (sb <= b)
-        buckets = np.arange(b - hops + 1, b + 1)
-        off = np.zeros(self.slots, dtype=bool)  # off-hours slots of the window (a hop lies in one hour)
-        off[buckets % self.slots] = self._offhours[(buckets * self.hop // 60) % 24]
-        window_sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), sums).astype(np.float64)
-        night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), sums[:, :, 0]).astype(np.float64)
-        return window_sums, night, _or_slots(sketch, inside), np.where(inside, lat, 0.0).max(axis=1)
 
     def _contexts(self, b: int, rows_of: dict[str, IntArray], at: dict[str, tuple[int, int]], hop: _Hop,
                   events: IntArray) -> Matrix:  # fmt: skip

@@ -3,10 +3,10 @@
 For each row (an entity of some type active in hop ``b``) and each window of ``hops`` hops ending with ``b``: the
 METRICS summed over the window's slots, the off-hours requests, the sketches OR-ed and the latency p95 (the max of
 the slots'), plus the row's history (first-seen sketches, baselines, hops learned, first bucket), stacked in the
-order of the given rows. :func:`window_reference` is the numpy code it replaces (and its fallback): the compiled
-pass reproduces it bit for bit, summing in float32 in the slots' order as numpy's ``einsum`` does (sums past 2**24
-or fractional amounts round the same), and leaves to it the one case it cannot tell (a zero max among signed zeros,
-whose sign depends on numpy's reduction order).
+order of the given rows. It reproduces the numpy code it replaced bit for bit (``tests/detectors/ml/
+test_hop_kernels.py`` keeps that code): the sums are added in float32 slot by slot as numpy's ``einsum`` does (sums
+past 2**24 or fractional amounts round the same), and the one case it cannot tell, a zero max among signed zeros
+(whose sign depends on numpy's reduction order), is left to numpy's expression.
 """
 
 from __future__ import annotations
