@@ -32,6 +32,8 @@ import numpy.typing as npt
 
 from detectors.ml.features.columns import ENTITY_FIELDS, EventColumns
 from detectors.ml.features.entity_state import EntityTable, group_events
+from detectors.ml.features.hop_contexts import link_max, row_positions
+from detectors.ml.features.hop_windows import hop_windows
 from detectors.ml.features.sketch import Factorized, bits_of, distinct
 
 Matrix = npt.NDArray[np.float64]
@@ -86,18 +88,6 @@ def _sorted_unique(values: IntArray) -> IntArray:
     return values[first]
 
 
-def _or_slots(sketch: U32, inside: BoolArray) -> U32:
-    """OR of the (rows, slots, sketches) sketches over the slots ``inside`` (rows, slots) the window.
-
-    Two sketches per 64-bit word, slots outermost so each OR runs over every row at once."""
-    if sketch.shape[2] % 2:
-        return np.asarray(np.bitwise_or.reduce(np.where(inside[:, :, None], sketch, np.uint32(0)), axis=1), np.uint32)
-    words = sketch.view(np.uint64).transpose(1, 0, 2)
-    masked = np.empty(words.shape, dtype=np.uint64)
-    np.bitwise_and(words, (-inside.astype(np.int64)).view(np.uint64).T[:, :, None], out=masked)
-    return np.asarray(np.bitwise_or.reduce(masked, axis=0).view(np.uint32), dtype=np.uint32)
-
-
 @dataclass(frozen=True)
 class BehaviourConfig:
     """Windows in minutes (the first is the hop; each a multiple of it), entity types, history settings."""
@@ -140,37 +130,6 @@ class BehaviourRows:
     _rows: npt.NDArray[np.int64] = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
     _hop: Matrix = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     _sketch: U32 = field(repr=False, default_factory=lambda: np.zeros((0, 0), np.uint32))
-
-
-_GATHERED: Final = ("slot_bucket", "sums", "lat", "sketch", "seen", "ewma", "n_obs", "first")
-
-
-@dataclass
-class _Gathered:
-    """Some rows of several entity tables, stacked (the arrays of :data:`_GATHERED`)."""
-
-    slot_bucket: npt.NDArray[np.int32]
-    sums: npt.NDArray[np.float32]
-    lat: npt.NDArray[np.float32]
-    sketch: U32
-    seen: U32
-    ewma: npt.NDArray[np.float32]
-    n_obs: npt.NDArray[np.int32]
-    first: npt.NDArray[np.int32]
-
-    @classmethod
-    def of(cls, parts: list[tuple[EntityTable, IntArray]], n: int) -> _Gathered:
-        """Gather ``rows`` of each table, in order, into one array per field."""
-        arrays = {}
-        for name in _GATHERED:
-            like = getattr(parts[0][0], name)
-            out = np.empty((n, *like.shape[1:]), dtype=like.dtype)
-            start = 0
-            for table, rows in parts:
-                np.take(getattr(table, name), rows, axis=0, out=out[start : start + len(rows)], mode="clip")
-                start += len(rows)
-            arrays[name] = out
-        return cls(**arrays)
 
 
 @dataclass
@@ -315,7 +274,7 @@ class EntityBehaviour:
         events = self._take_events(before)
         out: list[BehaviourRows] = []
         for b in sorted(by_bucket):
-            out += self._close_hop(b, by_bucket[b], events[:, events[-1] == b], decide)
+            out += self._close_hop(b, by_bucket[b], np.ascontiguousarray(events[:, events[-1] == b]), decide)
         self.closed_until = before
         self._maybe_evict()
         return out
@@ -349,18 +308,15 @@ class EntityBehaviour:
 
     def _hop_features(self, b: int, rows_of: dict[str, IntArray], n: int) -> _Hop:
         """Window, first-seen and deviation features of every row of hop ``b`` (context columns left 0)."""
-        g = _Gathered.of([(self.tables[etype], rows) for etype, rows in rows_of.items()], n)
         windows = self.config.windows
+        g = hop_windows([self.tables[etype] for etype in rows_of], list(rows_of.values()), b,
+                        tuple(w // self.hop for w in windows), self.hop, self._offhours)  # fmt: skip
         X = np.zeros((n, len(self.feature_names)))
-        hop_sketch: U32 = np.zeros((n, len(SKETCHES)), np.uint32)
-        linked, exact = np.zeros((n, len(CONTEXT_FEATURES))), np.ones(n, dtype=bool)
-        for i, w in enumerate(windows):
-            sums, night, sketch, p95 = self._window(b, w // self.hop, g.slot_bucket, g.sums, g.sketch, g.lat)
-            _window_columns(X[:, i * len(WINDOW_FEATURES) : (i + 1) * len(WINDOW_FEATURES)], sums, night, sketch, p95)
-            if i == 0:
-                hop_sketch = sketch
-            if i == len(windows) - 1:
-                linked, exact = _linked_columns(X[:, i * len(WINDOW_FEATURES) :], sums)
+        for i in range(len(windows)):
+            _window_columns(X[:, i * len(WINDOW_FEATURES) : (i + 1) * len(WINDOW_FEATURES)], g.sums[i], g.night[i],
+                            g.sketch[i], g.p95[i])  # fmt: skip
+        linked, exact = _linked_columns(X[:, (len(windows) - 1) * len(WINDOW_FEATURES) :], g.sums[-1])
+        hop_sketch = g.sketch[0]
         at = len(windows) * len(WINDOW_FEATURES)
         hop_vals = X[:, _HOP_VALUES]
         X[:, at] = g.first == b
@@ -375,57 +331,49 @@ class EntityBehaviour:
         usual[:, _EXPM1] = np.expm1(usual[:, _EXPM1])
         return _Hop(X, hop_vals, hop_sketch, usual, g.n_obs, linked, exact, g.seen, g.first)
 
-    def _window(self, b: int, hops: int, sb: npt.NDArray[np.int32], sums: npt.NDArray[np.float32], sketch: U32,
-                lat: npt.NDArray[np.float32]) -> tuple[Matrix, Matrix, U32, npt.NDArray[np.float32]]:  # fmt: skip
-        """Sums, off-hours requests, sketches and latency p95 over the ``hops`` hops ending with ``b``, from the
-        gathered slots (``sb``: the bucket each holds)."""
-        if hops == 1:  # one slot: read it directly
-            slot = b % self.slots
-            here = sb[:, slot] == b
-            hop_sums = np.where(here[:, None], sums[:, slot], 0.0).astype(np.float64)
-            night = np.where(here & self._offhours[(b * self.hop // 60) % 24], hop_sums[:, 0], 0.0)
-            hop_sketch = np.where(here[:, None], sketch[:, slot], np.uint32(0))
-            return hop_sums, night, hop_sketch, np.where(here, lat[:, slot], 0.0)
-        inside = (sb > b - hops) & (sb <= b)
-        buckets = np.arange(b - hops + 1, b + 1)
-        off = np.zeros(self.slots, dtype=bool)  # off-hours slots of the window (a hop lies in one hour)
-        off[buckets % self.slots] = self._offhours[(buckets * self.hop // 60) % 24]
-        window_sums = np.einsum("rk,rkm->rm", inside.astype(np.float32), sums).astype(np.float64)
-        night = np.einsum("rk,rk->r", (inside & off).astype(np.float32), sums[:, :, 0]).astype(np.float64)
-        return window_sums, night, _or_slots(sketch, inside), np.where(inside, lat, 0.0).max(axis=1)
-
     def _contexts(self, b: int, rows_of: dict[str, IntArray], at: dict[str, tuple[int, int]], hop: _Hop,
                   events: IntArray) -> Matrix:  # fmt: skip
         """The context features of the hop's stacked rows: for each, the highest value among the entities linked to
         its entity in hop ``b`` (a linked type's own rows: their own values)."""
         out = np.zeros((len(hop.X), len(CONTEXT_FEATURES)))
         types = list(self.tables)
-        pairs: dict[tuple[str, str], tuple[IntArray, IntArray]] = {}
+        settled_from = b - self.config.windows[-1] // self.hop
+        pos = {etype: row_positions(rows, at[etype][0], len(self.tables[etype])) for etype, rows in rows_of.items()}
+        none = np.zeros(0, dtype=np.int64)
         for linked in _LINKED:
             cols = [i for i, name in enumerate(CONTEXT_FEATURES) if _CONTEXT[name][0] == linked]
             if linked in at:
                 a, z = at[linked]
-                out[a:z, cols] = self._linked_at(linked, b, rows_of[linked], rows_of, at, hop)[0][:, cols]
+                own = hop.linked[a:z] if hop.exact[a:z].all() else self._linked_at(linked, b, rows_of[linked], rows_of,
+                                                                                   at, hop)[0]  # fmt: skip
+                out[a:z, cols] = own[:, cols]
             for etype in rows_of:
                 if etype == linked or linked not in self.tables:
                     continue
-                if (linked, etype) in pairs:  # the same pairs, the other way round
-                    lr, owner = pairs[linked, etype]
-                else:
-                    e, li = events[types.index(etype)], events[types.index(linked)]
-                    owner, lr = pairs[etype, linked] = _pairs(e, li, len(self.tables[linked]))
-                if not len(owner):
-                    continue
-                where, found = _positions(rows_of[etype], owner)
-                where += at[etype][0]
-                value, bit = self._linked_at(linked, b, lr, rows_of, at, hop)
-                if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up)
-                    seen = hop.seen[where, _SEEN_SKETCH[linked]]  # what the entity knew before
-                    settled = hop.first[where] <= b - self.config.windows[-1] // self.hop
-                    found &= ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # habits
-                for i in cols:
-                    np.maximum.at(out[:, i], where[found], value[found, i])
+                e, li = events[types.index(etype)], events[types.index(linked)]
+                left = link_max(e, li, pos[etype], pos.get(linked, none), hop.linked, hop.exact, hop.sketch,
+                                hop.seen, _SEEN_SKETCH[linked], np.array(cols, dtype=np.int64), etype != "org",
+                                hop.first, settled_from, _SEEN_BITS_MAX, out)  # fmt: skip
+                if left.any():  # linked entities without an exact row of the hop: computed again
+                    self._link_contexts(b, etype, linked, cols, e[left], li[left], rows_of, at, hop, out)
         return out
+
+    def _link_contexts(self, b: int, etype: str, linked: str, cols: list[int], e: IntArray, li: IntArray,
+                       rows_of: dict[str, IntArray], at: dict[str, tuple[int, int]], hop: _Hop, out: Matrix
+                       ) -> None:  # fmt: skip
+        """Raise the context columns ``cols`` of ``etype``'s rows by the events' links (``e``, ``li``: their rows)."""
+        owner, lr = _pairs(e, li, len(self.tables[linked]))
+        if not len(owner):
+            return
+        where, found = _positions(rows_of[etype], owner)
+        where += at[etype][0]
+        value, bit = self._linked_at(linked, b, lr, rows_of, at, hop)
+        if etype != "org":  # an org's context is its worst member, habitual or not (its sketches fill up)
+            seen = hop.seen[where, _SEEN_SKETCH[linked]]  # what the entity knew before
+            settled = hop.first[where] <= b - self.config.windows[-1] // self.hop
+            found &= ~(((seen & bit) != 0) & (np.bitwise_count(seen) <= _SEEN_BITS_MAX) & settled)  # habits
+        for i in cols:
+            np.maximum.at(out[:, i], where[found], value[found, i])
 
     def _linked_at(self, linked: str, b: int, lr: IntArray, rows_of: dict[str, IntArray],
                    at: dict[str, tuple[int, int]], hop: _Hop) -> tuple[Matrix, U32]:  # fmt: skip
@@ -463,17 +411,8 @@ class EntityBehaviour:
         return np.asarray(value, dtype=np.float64)
 
     def _learn(self, etype: str, batch: BehaviourRows, learn: BoolArray) -> None:
-        t, a = self.tables[etype], self.config.ewma_alpha
-        rows, x = batch._rows[learn], batch._hop[learn]
-        if not len(rows):
-            return
-        mean, var = t.ewma[rows, :, 0].astype(np.float64), t.ewma[rows, :, 1].astype(np.float64)
-        fresh = (t.n_obs[rows] == 0)[:, None]
-        diff = x - mean
-        t.ewma[rows, :, 0] = np.where(fresh, x, mean + a * diff)
-        t.ewma[rows, :, 1] = np.where(fresh, 0.0, (1.0 - a) * (var + a * diff * diff))
-        t.seen[rows] |= batch._sketch[learn]
-        t.n_obs[rows] += 1
+        rows, values, sketch = batch._rows[learn], batch._hop[learn], batch._sketch[learn]
+        self.tables[etype].learn(rows, values, sketch, self.config.ewma_alpha)
 
     def _maybe_evict(self) -> None:
         if self.closed_until < self._next_evict:

@@ -105,10 +105,14 @@ class EntityTable:
         """Add per-(row, bucket) aggregates (from :func:`group_events`); returns the pairs as ``row << 32 | bucket``."""
         if not len(pr):
             return np.zeros(0, dtype=np.int64)
-        flat = [_flat(self.slot_bucket), _flat(self.sums), _flat(self.sketch), _flat(self.lat)]
-        ok = _add_slots(*flat, self.last, pr, pb, sums, sketch, p95, self.slots)
-        pr, pb = (pr, pb) if ok.all() else (pr[ok], pb[ok])
-        return np.asarray((pr << 32) | pb, dtype=np.int64)
+        return np.asarray(_add_table_slots(self.slot_bucket, self.sums, self.sketch, self.lat, self.last, pr, pb, sums,
+                                           sketch, p95), dtype=np.int64)  # fmt: skip
+
+    def learn(self, rows: IntArray, values: F64, sketch: U32, alpha: float) -> None:
+        """Learn one hop of ``rows`` (distinct): EWMA baselines of ``values``, first-seen ``sketch``, hops learned."""
+        if len(rows):
+            _learn_rows(self.ewma, self.seen, self.n_obs, np.ascontiguousarray(rows, dtype=np.int64), values, sketch,
+                        alpha)  # fmt: skip
 
     def evict(self, before_bucket: int, keep_rows: IntArray) -> IntArray | None:
         """Drop entities last active before ``before_bucket`` (except ``keep_rows``).
@@ -172,9 +176,45 @@ def _add_slots(slot_bucket: npt.NDArray[np.int32], sums: F32, sketch: U32, lat: 
     return ok
 
 
-def _flat(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """A view with the first two axes (row, slot) merged (raises rather than copy: writes must reach the table)."""
-    return np.reshape(array, (-1, *array.shape[2:]), copy=False)
+@jit()
+def _learn_rows(ewma: F32, seen: U32, n_obs: npt.NDArray[np.int32], rows: IntArray, values: F64, sketch: U32,
+                alpha: float) -> None:  # fmt: skip
+    """:meth:`EntityTable.learn`: a new entity's mean is its first value (variance 0); then the mean moves by
+    ``alpha`` of the difference and the variance to ``(1 - alpha) * (var + alpha * diff**2)``, in float64 (numpy's
+    order of operations), stored in float32."""
+    keep = 1.0 - alpha
+    for i in range(len(rows)):
+        r = rows[i]
+        fresh = n_obs[r] == 0
+        for j in range(values.shape[1]):
+            x = values[i, j]
+            mean, var = np.float64(ewma[r, j, 0]), np.float64(ewma[r, j, 1])
+            diff = x - mean
+            ewma[r, j, 0] = x if fresh else mean + alpha * diff
+            ewma[r, j, 1] = 0.0 if fresh else keep * (var + alpha * diff * diff)
+        for j in range(sketch.shape[1]):
+            seen[r, j] |= sketch[i, j]
+        n_obs[r] += 1
+
+
+@jit()
+def _add_table_slots(slot_bucket: npt.NDArray[np.int32], sums: F32, sketch: U32, lat: F32,
+                     last: npt.NDArray[np.int32], pr: IntArray, pb: IntArray, group_sums: F64, group_sketch: U32,
+                     p95: npt.NDArray[np.floating[Any]]) -> IntArray:  # fmt: skip
+    """:func:`_add_slots` on a table's (row, slot) arrays, seen flat (views: the writes reach the table); returns
+    the added groups as ``row << 32 | bucket``."""
+    rows, k = slot_bucket.shape
+    flat_sums = sums.reshape(rows * k, sums.shape[2])
+    flat_sketch = sketch.reshape(rows * k, sketch.shape[2])
+    ok = _add_slots(slot_bucket.reshape(rows * k), flat_sums, flat_sketch, lat.reshape(rows * k), last, pr, pb,
+                    group_sums, group_sketch, p95, k)  # fmt: skip
+    pairs = np.empty(ok.sum(), dtype=np.int64)
+    j = 0
+    for i in range(len(ok)):
+        if ok[i]:
+            pairs[j] = (pr[i] << 32) | pb[i]
+            j += 1
+    return pairs
 
 
 Groups = tuple[IntArray, IntArray, F64, U32, npt.NDArray[np.floating[Any]]]
@@ -207,19 +247,52 @@ def group_events(rows: IntArray, sizes: Sequence[int], bucket: IntArray, status:
     rank[by_latency] = np.arange(n)
     key = (((rows + offsets[:-1, None]) * span + (bucket - b0)) << shift) | rank
     key = np.sort(key[rows >= 0])
-    event = by_latency[key & ((1 << shift) - 1)]
-    key >>= shift
-    starts, counts, label = _runs(key)
-    values = np.empty((len(starts), 2 + len(_STATUS) + amounts.shape[1]))
-    values[:, 0] = counts
-    kinds = np.bincount(label * 6 + _status_kind(status)[event], minlength=len(starts) * 6).reshape(-1, 6)
-    values[:, 1] = counts - kinds[:, 0]
-    values[:, 2:6] = kinds[:, 1:5]
-    values[:, 6:] = np.add.reduceat(np.take(amounts, event, axis=0), starts, axis=0)  # take: faster than [event]
-    words = np.take(np.ascontiguousarray(bits).view(np.uint64), event, axis=0)  # two sketches per word: half the work
-    sketch = np.bitwise_or.reduceat(words, starts, axis=0).view(np.uint32)
-    p95 = lat32[event[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]]
-    return _split(key[starts], span, b0, offsets, values, sketch, p95)
+    group, values, sketch, p95 = _aggregate(key, shift, by_latency, status, np.ascontiguousarray(amounts),
+                                            np.ascontiguousarray(bits), lat32)  # fmt: skip
+    return _split(group, span, b0, offsets, values, sketch, p95)
+
+
+@jit()
+def _aggregate(key: IntArray, shift: int, by_latency: npt.NDArray[np.intp], status: IntArray, amounts: F64,
+               bits: U32, lat32: F32) -> tuple[IntArray, F64, U32, F32]:  # fmt: skip
+    """The groups of sorted keys (group << ``shift`` | latency rank): each group's key and METRICS (requests, errors,
+    the counted statuses, the amounts summed in rank order from the first), sketch OR and p95 (the latency at rank
+    ``floor(0.95 * (count - 1))`` within the group)."""
+    n = len(key)
+    mask = (1 << shift) - 1
+    n_groups = 0
+    for i in range(n):
+        if i == 0 or key[i] >> shift != key[i - 1] >> shift:
+            n_groups += 1
+    n_amounts, n_bits = amounts.shape[1], bits.shape[1]
+    group = np.empty(n_groups, dtype=np.int64)
+    values = np.zeros((n_groups, 2 + len(_STATUS) + n_amounts))
+    sketch = np.zeros((n_groups, n_bits), dtype=np.uint32)
+    p95 = np.empty(n_groups, dtype=np.float32)
+    g, start = -1, 0
+    for i in range(n):
+        event = by_latency[key[i] & mask]
+        if i == 0 or key[i] >> shift != key[i - 1] >> shift:
+            g += 1
+            group[g], start = key[i] >> shift, i
+            for j in range(n_amounts):
+                values[g, 6 + j] = amounts[event, j]
+        else:
+            for j in range(n_amounts):
+                values[g, 6 + j] += amounts[event, j]
+        values[g, 0] += 1.0
+        code = status[event]
+        if code >= 400:
+            values[g, 1] += 1.0
+            for j in range(len(_STATUS)):
+                if code == _STATUS[j]:
+                    values[g, 2 + j] += 1.0
+        for j in range(n_bits):
+            sketch[g, j] |= bits[event, j]
+        if i == n - 1 or key[i + 1] >> shift != key[i] >> shift:  # the group's last event: its p95
+            count = i - start + 1
+            p95[g] = lat32[by_latency[key[start + np.int64(np.floor(0.95 * (count - 1)))] & mask]]
+    return group, values, sketch, p95
 
 
 def _group_in_latency_order(rows: IntArray, offsets: IntArray, bucket: IntArray, values: F64, latency: F64,
@@ -268,14 +341,6 @@ def _runs(key: IntArray) -> tuple[IntArray, IntArray, IntArray]:
 def _whole(amounts: F64) -> bool:
     """Whole numbers whose sums are exact in float64 in any order."""
     return bool(np.array_equal(amounts, np.trunc(amounts)) and float(np.abs(amounts).sum()) < 2.0**53)
-
-
-def _status_kind(status: IntArray) -> npt.NDArray[np.intp]:
-    """0 below 400, 1-4 the counted statuses (:data:`_STATUS`), 5 other errors."""
-    kind = np.where(status >= 400, 5, 0)
-    for i, code in enumerate(_STATUS, start=1):
-        kind[status == code] = i
-    return kind
 
 
 def _values(status: IntArray, amounts: F64) -> F64:
