@@ -19,6 +19,7 @@
 //! objects of repeated values) before its text is hashed: 7,891 -> ~5,700 instructions per document
 //! (callgrind; probing each key at its position in the last document's level instead of walking did not pay).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ptr;
 
@@ -46,10 +47,20 @@ impl From<PyErr> for Stop {
 /// Some keys of a dict, read by one walk over its entries (`PyDict_Next`) instead of a lookup each. A key
 /// matches by identity (the normalizer writes interned keys, and these are interned) or else as `dict.get`
 /// matches it: an exact `str` of the same hash and text. A key of another type sends the document to Python.
+///
+/// Keys found not wanted are remembered (by address, a few of them: the other members the documents share),
+/// so that the next level's same key objects are passed over without hashing them again.
 struct Wanted<'py, const N: usize> {
     keys: [Bound<'py, PyString>; N],
     hashes: [ffi::Py_hash_t; N],
+    /// Addresses of keys found not wanted (every document, and so every key, outlives the batch's read).
+    others: Cell<[usize; OTHERS]>,
+    /// How many of `others` are set.
+    n_others: Cell<usize>,
 }
+
+/// Keys not wanted a level remembers.
+const OTHERS: usize = 8;
 
 impl<'py, const N: usize> Wanted<'py, N> {
     fn new(py: Python<'py>, names: [&str; N]) -> PyResult<Self> {
@@ -58,7 +69,12 @@ impl<'py, const N: usize> Wanted<'py, N> {
         for (hash, key) in hashes.iter_mut().zip(&keys) {
             *hash = key.hash()?;
         }
-        Ok(Wanted { keys, hashes })
+        Ok(Wanted {
+            keys,
+            hashes,
+            others: Cell::new([0; OTHERS]),
+            n_others: Cell::new(0),
+        })
     }
 
     /// The values of the wanted keys in a level (borrowed; null where absent or the level is).
@@ -72,7 +88,7 @@ impl<'py, const N: usize> Wanted<'py, N> {
         while unsafe { ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) } != 0 {
             let at = match self.keys.iter().position(|k| k.as_ptr() == key) {
                 Some(at) => at,
-                None => match self.equal(key)? {
+                None => match self.other(key)? {
                     Some(at) => at,
                     None => continue,
                 },
@@ -84,6 +100,21 @@ impl<'py, const N: usize> Wanted<'py, N> {
             }
         }
         Ok(out)
+    }
+
+    /// The wanted key equal to `key` (identical to none of them), if any; a key not wanted is remembered.
+    fn other(&self, key: Ptr) -> Result<Option<usize>, Stop> {
+        let (mut others, n) = (self.others.get(), self.n_others.get());
+        if others[..n].contains(&(key as usize)) {
+            return Ok(None);
+        }
+        let at = self.equal(key)?;
+        if at.is_none() && n < OTHERS {
+            others[n] = key as usize;
+            self.others.set(others);
+            self.n_others.set(n + 1);
+        }
+        Ok(at)
     }
 
     /// The wanted key equal to `key` (identical to none of them), if any.
@@ -415,7 +446,7 @@ impl<'py> TextColumn<'py> {
         Some(code)
     }
 
-    /// `(None, (codes, distinct values, their sketch bits))` or `(values, None)` for the output.
+    /// `(None, (codes, distinct values, each value's sketch bit))` or `(values, None)` for the output.
     fn output(self) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let py = self.py;
         match self.values {
@@ -433,8 +464,11 @@ impl<'py> TextColumn<'py> {
                     PyList::new(py, self.uniques)?,
                     bytes_of(
                         py,
-                        self.bits.len(),
-                        self.bits.iter().map(|v| v.to_ne_bytes()),
+                        self.codes.len(),
+                        self.codes.iter().map(|&c| {
+                            let bit = usize::try_from(c).map_or(0, |c| self.bits[c]);
+                            bit.to_ne_bytes()
+                        }),
                     )?,
                 );
                 Ok((
@@ -530,8 +564,8 @@ fn read<'py>(docs: &Bound<'py, PyList>) -> Result<Bound<'py, PyTuple>, Stop> {
 /// input tokens, output tokens and latency as float64); `odd timestamps`: `(index, value)` of the
 /// timestamps left to Python (their minute is 0 here); `text columns`: nine items, each `None` where the
 /// column is factorized (its values are the distinct values at their codes) or else the list of values;
-/// each factorization: `(int64 codes as a bytearray, distinct values, their uint32 sketch bits as a
-/// bytearray)` or `None`; `skipped documents`:
+/// each factorization: `(int64 codes as a bytearray, distinct values, each event's uint32 sketch bit as a
+/// bytearray: 0 where it has no value)` or `None`; `skipped documents`:
 /// the indices of the documents not read here (a level or number this path does not reproduce exactly:
 /// their numbers are 0 and their text values `None` here; Python reads them).
 #[pyfunction]

@@ -82,9 +82,7 @@ def read(docs: list[Any], epoch_minute: Callable[[Any], int]) -> Native | None:
         codes = np.frombuffer(coded[0], dtype=np.int64).astype(np.intp, copy=False)
         factorized[name] = (codes, coded[1])
         columns.append(_decoded(codes, coded[1]))
-        unique_bits = np.zeros(len(coded[1]) + 1, dtype=np.uint32)  # the last one for the missing values (code -1)
-        unique_bits[:-1] = np.frombuffer(coded[2], dtype=np.uint32)
-        bits[name] = unique_bits[codes]
+        bits[name] = np.frombuffer(coded[2], dtype=np.uint32)  # each event's (0: no value)
     numbers = (minute, ints[1], floats[2], floats[3], floats[4], floats[5])
     return numbers, columns, factorized, bits, np.array(skipped, dtype=np.intp)
 
