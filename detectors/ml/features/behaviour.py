@@ -247,11 +247,10 @@ class EntityBehaviour:
         self._max_bucket = max(self._max_bucket, int(bucket.max()))
         if not self.tables:
             return
-        ent = cols.entities
         linked = dict.fromkeys(("source_ip", "user", "api_key", *self.tables))  # the sketches' and the tables'
         fact = {etype: cols.factorize(etype) for etype in linked}  # hashed once (or known from the columns step)
         bits = _bits(cols, fact)
-        rows = np.stack([table.rows_for(ent[etype], bucket, fact[etype]) for etype, table in self.tables.items()])
+        rows = np.stack([table.rows_for(fact[etype], bucket) for etype, table in self.tables.items()])
         sizes = [len(table) for table in self.tables.values()]
         amounts = np.column_stack([cols.bytes_out, cols.input_tokens, cols.output_tokens]).astype(np.float64)
         groups = group_events(rows, sizes, bucket, cols.status, amounts, cols.latency_ms, bits)
@@ -448,7 +447,7 @@ def _column_bits(cols: EventColumns, name: str, fact: dict[str, Factorized]) -> 
     known = cols.bits.get(name)
     if known is not None:
         return known
-    column = cols.entities[name] if name in cols.entities else getattr(cols, name)
+    column = cols.text(name)
     return bits_of(column, fact[name] if name in fact else cols.factorize(name))
 
 

@@ -8,7 +8,6 @@ too. Missing values are ``None`` (strings) or 0 (numbers).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import repeat
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.ml.features import native_columns
-from detectors.ml.features.sketch import Factorized, factorize, subset_factorized
+from detectors.ml.features.sketch import Factorized, factorize, subset_factorized, values_of
 
 ObjArray = npt.NDArray[np.object_]
 IntArray = npt.NDArray[np.int64]
@@ -69,62 +68,107 @@ def epoch_minute(timestamp: str) -> int:
     return int(when.timestamp()) // 60
 
 
-@dataclass
-class EventColumns:
-    """One batch of events as columns (row i = event i)."""
+_TEXT: Final = ("route", "path", "country", "asn", "user_agent")
 
-    minute: IntArray
-    status: IntArray
-    bytes_out: FloatArray
-    input_tokens: FloatArray
-    output_tokens: FloatArray
-    latency_ms: FloatArray
-    route: ObjArray
-    path: ObjArray
-    country: ObjArray
-    asn: ObjArray
-    user_agent: ObjArray
-    entities: dict[str, ObjArray]
-    event_ids: list[str]
-    #: Known factorizations of text columns (by field or entity type name), as :func:`factorize` would give them.
-    factorized: dict[str, Factorized] = field(default_factory=dict)
-    #: Known sketch bits of text columns' values (per event), as :func:`~detectors.ml.features.sketch.bits_of`
-    #: would give them.
-    bits: dict[str, U32] = field(default_factory=dict)
+
+class EventColumns:
+    """One batch of events as columns (row i = event i).
+
+    A text column (a field or an entity type's) given as None is decoded from its known factorization on first use:
+    the native columns step hands the factorizations over, and the windows step reads only those."""
+
+    def __init__(
+        self,
+        minute: IntArray,
+        status: IntArray,
+        bytes_out: FloatArray,
+        input_tokens: FloatArray,
+        output_tokens: FloatArray,
+        latency_ms: FloatArray,
+        route: ObjArray | None,
+        path: ObjArray | None,
+        country: ObjArray | None,
+        asn: ObjArray | None,
+        user_agent: ObjArray | None,
+        entities: Mapping[str, ObjArray | None],
+        event_ids: list[str],
+        factorized: dict[str, Factorized] | None = None,
+        bits: dict[str, U32] | None = None,
+    ) -> None:
+        self.minute, self.status, self.bytes_out = minute, status, bytes_out
+        self.input_tokens, self.output_tokens, self.latency_ms = input_tokens, output_tokens, latency_ms
+        self.event_ids = event_ids
+        #: Known factorizations of text columns (by field or entity type name), as :func:`factorize` gives them.
+        self.factorized: dict[str, Factorized] = {} if factorized is None else factorized
+        #: Known sketch bits of text columns' values (per event), as :func:`~detectors.ml.features.sketch.bits_of`
+        #: gives them.
+        self.bits: dict[str, U32] = {} if bits is None else bits
+        self._text: dict[str, ObjArray | None] = dict(zip(_TEXT, (route, path, country, asn, user_agent), strict=True))
+        self._text.update(entities)
+        self._entity_types = tuple(entities)
+        missing = [name for name, column in self._text.items() if column is None and name not in self.factorized]
+        if missing:
+            raise ValueError(f"text columns {missing} have neither values nor a factorization")
 
     def __len__(self) -> int:
         return int(self.minute.shape[0])
+
+    def text(self, name: str) -> ObjArray:
+        """A text column by field or entity type name (decoded from its factorization on first use)."""
+        column = self._text[name]
+        if column is None:
+            column = self._text[name] = values_of(self.factorized[name])
+        return column
+
+    @property
+    def route(self) -> ObjArray:
+        return self.text("route")
+
+    @property
+    def path(self) -> ObjArray:
+        return self.text("path")
+
+    @property
+    def country(self) -> ObjArray:
+        return self.text("country")
+
+    @property
+    def asn(self) -> ObjArray:
+        return self.text("asn")
+
+    @property
+    def user_agent(self) -> ObjArray:
+        return self.text("user_agent")
+
+    @property
+    def entities(self) -> dict[str, ObjArray]:
+        """Entity type -> the column of its identifiers."""
+        return {etype: self.text(etype) for etype in self._entity_types}
 
     def factorize(self, name: str) -> Factorized:
         """:func:`factorize` of a text column (a field or an entity type), known or computed."""
         known = self.factorized.get(name)
         if known is not None:
             return known
-        return factorize(self.entities[name] if name in self.entities else getattr(self, name))
+        return factorize(self.text(name))
 
     def part(self, start: int, stop: int) -> EventColumns:
         """The events ``start:stop`` (views, no copies)."""
-        return EventColumns(
-            **{name: getattr(self, name)[start:stop] for name in _ARRAYS},
-            entities={k: v[start:stop] for k, v in self.entities.items()},
-            event_ids=self.event_ids[start:stop],
-            factorized={k: subset_factorized(f, slice(start, stop)) for k, f in self.factorized.items()},
-            bits={k: v[start:stop] for k, v in self.bits.items()},
-        )
+        return self._select(slice(start, stop), self.event_ids[start:stop])
 
     def take(self, index: npt.NDArray[np.intp]) -> EventColumns:
         """The events at ``index``, in that order."""
+        return self._select(index, [self.event_ids[i] for i in index.tolist()])
+
+    def _select(self, index: slice | npt.NDArray[np.intp], ids: list[str]) -> EventColumns:
+        text = {name: None if column is None else column[index] for name, column in self._text.items()}
         return EventColumns(
-            **{name: getattr(self, name)[index] for name in _ARRAYS},
-            entities={k: v[index] for k, v in self.entities.items()},
-            event_ids=[self.event_ids[i] for i in index.tolist()],
-            factorized={k: subset_factorized(f, index) for k, f in self.factorized.items()},
-            bits={k: v[index] for k, v in self.bits.items()},
-        )
-
-
-_ARRAYS: Final = ("minute", "status", "bytes_out", "input_tokens", "output_tokens", "latency_ms", "route", "path",
-                  "country", "asn", "user_agent")  # fmt: skip
+            self.minute[index], self.status[index], self.bytes_out[index], self.input_tokens[index],
+            self.output_tokens[index], self.latency_ms[index], text["route"], text["path"], text["country"],
+            text["asn"], text["user_agent"], {etype: text[etype] for etype in self._entity_types}, ids,
+            {k: subset_factorized(f, index) for k, f in self.factorized.items()},
+            {k: v[index] for k, v in self.bits.items()},
+        )  # fmt: skip
 
 
 def _obj(values: list[Any]) -> ObjArray:
@@ -222,8 +266,8 @@ def _native(docs: list[Any], ids: list[str]) -> EventColumns | None:
                         {"api_key": key, "user": user, "source_ip": ip, "org": org}, ids, factorized, bits)  # fmt: skip
 
 
-def _patch(docs: list[Any], skipped: npt.NDArray[np.intp], numbers: native_columns.Numbers, text: list[ObjArray],
-           factorized: dict[str, Factorized], bits: dict[str, U32]) -> bool:  # fmt: skip
+def _patch(docs: list[Any], skipped: npt.NDArray[np.intp], numbers: native_columns.Numbers,
+           text: list[ObjArray | None], factorized: dict[str, Factorized], bits: dict[str, U32]) -> bool:  # fmt: skip
     """Read the documents the extension skipped with the Python path and put their values in the columns (a
     factorization and the sketch bits stay valid where they have no value: the extension coded them as missing).
     False when that fails or gives a column of another shape (the Python path over the whole batch decides)."""
@@ -237,8 +281,11 @@ def _patch(docs: list[Any], skipped: npt.NDArray[np.intp], numbers: native_colum
     for column, values in zip(numbers, part_numbers, strict=True):
         column[skipped] = values
     part_text = [part.route, part.path, part.country, part.asn, part.user_agent, *part.entities.values()]
-    for name, obj_column, obj_values in zip(native_columns.TEXT_COLUMNS, text, part_text, strict=True):
+    for i, (name, obj_values) in enumerate(zip(native_columns.TEXT_COLUMNS, part_text, strict=True)):
         if any(v is not None for v in obj_values.tolist()):
+            obj_column = text[i]
+            if obj_column is None:  # coded: its values now (the factorization changes)
+                obj_column = text[i] = values_of(factorized[name])
             obj_column[skipped] = obj_values
             bits.pop(name, None)  # their bits: by bits_of
             coded = factorized.pop(name, None)

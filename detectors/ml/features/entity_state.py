@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from detectors.ml.features.sketch import Factorized, factorize
+from detectors.ml.features.sketch import Factorized
 from detectors.ml.jit import jit
 
 IntArray = npt.NDArray[np.int64]
@@ -71,10 +71,10 @@ class EntityTable:
         """Array bytes per entity row (the index's key strings come on top)."""
         return sum(getattr(self, name)[0].nbytes for name in _ARRAYS)
 
-    def rows_for(self, keys: npt.NDArray[np.object_], bucket: IntArray, factorized: Factorized | None = None
-                 ) -> IntArray:  # fmt: skip
-        """Row of each event's entity (-1 when the event has none); new entities are added (first seen first)."""
-        codes, uniques = factorized if factorized is not None else factorize(keys)
+    def rows_for(self, factorized: Factorized, bucket: IntArray) -> IntArray:
+        """Row of each event's entity (``factorized``: the events' keys as :func:`factorize` gives them; -1 when the
+        event has none); new entities are added (first seen first)."""
+        codes, uniques = factorized
         rows = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last one for the missing keys (code -1)
         rows[:-1] = np.fromiter(map(self.index.get, uniques, repeat(-1)), dtype=np.int64, count=len(uniques))
         new = np.flatnonzero(rows[:-1] < 0)

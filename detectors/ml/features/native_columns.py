@@ -33,7 +33,7 @@ ObjArray = npt.NDArray[np.object_]
 U32 = npt.NDArray[np.uint32]
 #: numbers, text columns, factorizations of the coded ones and each event's sketch bit in those, positions of the
 #: skipped documents
-Native = tuple[Numbers, list[ObjArray], dict[str, Factorized], dict[str, U32], npt.NDArray[np.intp]]
+Native = tuple[Numbers, list[ObjArray | None], dict[str, Factorized], dict[str, U32], npt.NDArray[np.intp]]
 
 
 def available() -> bool:
@@ -74,14 +74,14 @@ def read(docs: list[Any], epoch_minute: Callable[[Any], int]) -> Native | None:
         minute[i] = epoch_minute(stamp)
     factorized: dict[str, Factorized] = {}
     bits: dict[str, U32] = {}
-    columns: list[ObjArray] = []
+    columns: list[ObjArray | None] = []
     for name, values, coded in zip(TEXT_COLUMNS, text, codes, strict=True):
         if coded is None:
             columns.append(_obj(values))
             continue
         codes = np.frombuffer(coded[0], dtype=np.int64).astype(np.intp, copy=False)
         factorized[name] = (codes, coded[1])
-        columns.append(_decoded(codes, coded[1]))
+        columns.append(None)  # decoded from its factorization when read (EventColumns.text)
         bits[name] = np.frombuffer(coded[2], dtype=np.uint32)  # each event's (0: no value)
     numbers = (minute, ints[1], floats[2], floats[3], floats[4], floats[5])
     return numbers, columns, factorized, bits, np.array(skipped, dtype=np.intp)
@@ -90,9 +90,3 @@ def read(docs: list[Any], epoch_minute: Callable[[Any], int]) -> Native | None:
 def _obj(values: list[Any]) -> ObjArray:
     """An object array of the values (``fromiter``: no search for nested sequences, 2x faster than setitem)."""
     return np.fromiter(values, dtype=object, count=len(values))
-
-
-def _decoded(codes: npt.NDArray[np.intp], uniques: list[Any]) -> ObjArray:
-    """The column a factorization was made of (-1: None), the distinct values taken by their codes."""
-    table = np.fromiter([*uniques, None], dtype=object, count=len(uniques) + 1)
-    return np.asarray(table[codes], dtype=object)

@@ -28,6 +28,13 @@ def factorize(column: npt.NDArray[np.object_]) -> Factorized:
     return codes, uniques.tolist()
 
 
+def values_of(factorized: Factorized) -> npt.NDArray[np.object_]:
+    """The column a factorization was made of (code -1: None): the distinct values taken by their codes."""
+    codes, uniques = factorized
+    table = np.fromiter([*uniques, None], dtype=object, count=len(uniques) + 1)
+    return np.asarray(table[codes], dtype=object)
+
+
 def subset_factorized(factorized: Factorized, index: slice | npt.NDArray[np.intp]) -> Factorized:
     """:func:`factorize` of ``column[index]`` from that of ``column`` (codes again in order of first appearance)."""
     codes, uniques = factorized

@@ -323,3 +323,28 @@ def test_array_timestamps_fail_where_one_by_one_parsing_fails(values: list[str])
         assert not isinstance(got, type) and got.tolist() == want
     else:
         assert isinstance(got, type) and issubclass(got, Exception)
+
+
+@needs_native
+def test_coded_text_columns_are_decoded_when_read_and_sliced_coded() -> None:
+    """The windows step reads only the factorizations: the text columns stay coded until read, and parts of the
+    batch (as the windows step cuts it) are the reference's parts, coded too."""
+    data = docs(10)[:300]
+    cols, ref = columns_from_docs(data), columns_from_docs_reference(data)
+    parts = [
+        (cols.part(10, 200), ref.part(10, 200)),
+        (cols.take(np.arange(299, -1, -7)), ref.take(np.arange(299, -1, -7))),
+    ]
+    assert all(cols._text[name] is None for name in native_columns.TEXT_COLUMNS)  # nothing decoded yet
+    for got, want in parts:
+        assert all(got._text[name] is None for name in native_columns.TEXT_COLUMNS)
+        _same(got, want)
+        _check_factorized(got)
+    _same(cols, ref)
+
+
+def test_a_text_column_needs_values_or_a_factorization() -> None:
+    cols = columns_from_docs_reference(docs(10)[:5])
+    numbers = (cols.minute, cols.status, cols.bytes_out, cols.input_tokens, cols.output_tokens, cols.latency_ms)
+    with pytest.raises(ValueError, match="route"):
+        EventColumns(*numbers, None, cols.path, cols.country, cols.asn, cols.user_agent, cols.entities, cols.event_ids)
