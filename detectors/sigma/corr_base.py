@@ -156,7 +156,10 @@ def key_reader(names: tuple[str, ...]) -> KeyReader:
 
 
 class Correlator:
-    """Base of the correlators: ``add`` a hit, ``advance`` to a watermark, ``expire`` stale groups."""
+    """Base of the correlators: ``add`` a hit, ``advance`` to a watermark, ``expire`` stale groups; each keeps its
+    per-group state in ``groups`` (set by the subclass)."""
+
+    groups: GroupStore[Any]
 
     def __init__(self, rule: CorrelationRule, limits: Limits) -> None:
         self.rule = rule
@@ -186,8 +189,9 @@ class Correlator:
 
     @property
     def group_count(self) -> int:
-        raise NotImplementedError
+        return len(self.groups)
 
     @property
     def evicted(self) -> int:
-        raise NotImplementedError
+        """Groups dropped because the correlator held too many."""
+        return self.groups.evicted

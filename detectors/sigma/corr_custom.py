@@ -96,14 +96,6 @@ class AbsenceCorrelator(Correlator):
                 dropped += 1
         return dropped
 
-    @property
-    def group_count(self) -> int:
-        return len(self.groups)
-
-    @property
-    def evicted(self) -> int:
-        return self.groups.evicted
-
 
 class _Seen:
     __slots__ = ("learn_until", "values")
@@ -161,11 +153,3 @@ class FirstSeenCorrelator(Correlator):
                 self.groups.pop(key)
                 dropped += 1
         return dropped
-
-    @property
-    def group_count(self) -> int:
-        return len(self.groups)
-
-    @property
-    def evicted(self) -> int:
-        return self.groups.evicted

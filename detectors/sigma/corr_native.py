@@ -83,14 +83,6 @@ class NativeSlidingCorrelator(Correlator):
         dropped: int = self._core.expire(watermark)
         return dropped
 
-    @property
-    def group_count(self) -> int:
-        return len(self.groups)
-
-    @property
-    def evicted(self) -> int:
-        return self.groups.evicted
-
     def _detection(self, key: tuple[str, ...], items: list[Item]) -> Detection:
         return make_detection(self.rule, group_map(self.rule, key), items)
 

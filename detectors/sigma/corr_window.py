@@ -244,14 +244,6 @@ class SlidingCorrelator(Correlator):
                 dropped += 1
         return dropped
 
-    @property
-    def group_count(self) -> int:
-        return len(self.groups)
-
-    @property
-    def evicted(self) -> int:
-        return self.groups.evicted
-
 
 class TumblingCorrelator(Correlator):
     """Non-monotone conditions on tumbling windows, decided when the watermark passes their end."""
@@ -298,11 +290,3 @@ class TumblingCorrelator(Correlator):
                 out.append(make_detection(self.rule, group_map(self.rule, key), items, window_start=start))
         self.next_deadline = timers[0][0] if timers else float("inf")
         return out
-
-    @property
-    def group_count(self) -> int:
-        return len(self.groups)
-
-    @property
-    def evicted(self) -> int:
-        return self.groups.evicted
