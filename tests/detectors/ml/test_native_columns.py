@@ -215,18 +215,24 @@ def _fresh(text: str) -> str:
     return "".join(list(text))
 
 
+def _copied_levels(doc: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A copy of ``doc`` with the levels ``names`` copied, and the last of them (None when one is not a dict)."""
+    out = dict(doc)
+    level = out
+    for name in names:
+        inner = level.get(name)
+        if not isinstance(inner, dict):
+            return out, None
+        level[name] = dict(inner)
+        level = level[name]
+    return out, level
+
+
 def _rekey(doc: dict[str, Any], path: tuple[str, ...], depth: int, form: str) -> dict[str, Any]:
     """``doc`` with the key ``path[depth]`` (at most the leaf's) written in another ``form`` (copied levels)."""
     depth = min(depth, len(path) - 1)
-    out = dict(doc)
-    level = out
-    for key in path[:depth]:
-        inner = level.get(key)
-        if not isinstance(inner, dict):
-            return out
-        level[key] = dict(inner)
-        level = level[key]
-    if path[depth] in level:
+    out, level = _copied_levels(doc, path[:depth])
+    if level is not None and path[depth] in level:
         value = level.pop(path[depth])
         level[_fresh(path[depth]) if form == "equal" else _Key(path[depth])] = value
     return out
@@ -234,15 +240,9 @@ def _rekey(doc: dict[str, Any], path: tuple[str, ...], depth: int, form: str) ->
 
 def _extra(doc: dict[str, Any], path: tuple[str, ...], depth: int, key: Any) -> dict[str, Any]:
     """``doc`` with one more member of key ``key`` (value 1) in the level above ``path[depth]`` (copied levels)."""
-    out = dict(doc)
-    level = out
-    for name in path[: min(depth, len(path) - 1)]:
-        inner = level.get(name)
-        if not isinstance(inner, dict):
-            return out
-        level[name] = dict(inner)
-        level = level[name]
-    level[key] = 1
+    out, level = _copied_levels(doc, path[: min(depth, len(path) - 1)])
+    if level is not None:
+        level[key] = 1
     return out
 
 
